@@ -1,0 +1,63 @@
+# One task runner for humans and CI. `make` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PORT ?= 3000
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+BENTOML := $(VENV)/bin/bentoml
+# The model store lives outside the repository: inside the build context it makes `bentoml build` recurse.
+export BENTOML_HOME ?= $(HOME)/bentoml
+
+.PHONY: help env services serve train test test-unit test-integration lint format bench requirements build
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+env: $(UV) ## create .venv with the locked dependencies
+	$(UV) sync --frozen --all-extras --quiet
+
+train: env ## train the configured model (python -m train)
+	$(PY) -m train
+
+serve: env ## train the default model if the store has none, then serve it on 127.0.0.1:$(PORT)
+	$(PY) -m train --if-missing
+	$(BENTOML) serve service:TabularModel --host 127.0.0.1 --port $(PORT)
+
+lint: env ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: env ## apply ruff's formatting and fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+services: ## start local PostgreSQL and Redis if they are down
+	scripts/start-services.sh
+
+test: lint services ## lint, type-check, start the servers, then every test (unit + integration)
+	$(PY) -m pytest
+
+test-unit: env ## fast tests, no servers
+	$(PY) -m pytest -m unit
+
+test-integration: env services ## tests against the real service and servers
+	$(PY) -m pytest -m integration
+
+requirements: $(UV) ## re-export requirements/serving.txt (the image's packages) from uv.lock
+	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-editable -o requirements/serving.txt
+
+bench: env ## serving benchmark: BentoML vs a plain FastAPI app (needs wrk)
+	$(PY) bench/serving.py
+
+build: env ## build the Bento (model + serving code only)
+	$(PY) -m train --if-missing
+	$(BENTOML) build

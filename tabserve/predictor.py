@@ -1,0 +1,79 @@
+"""The one scoring code path: real-time, batch, file, stream and Spark scoring all call `Predictor`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from tabserve.schema import FeatureSchema, coerce_frame
+
+PREDICTION_COLUMN = "prediction"
+PROBABILITY_PREFIX = "probability_"
+
+
+def _native(value: Any) -> Any:
+    """numpy scalars -> plain Python, so results serialise to JSON as they are."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@dataclass(frozen=True)
+class Predictor:
+    pipeline: Pipeline
+    schema: FeatureSchema
+    tag: str
+    classes: tuple[Any, ...] | None  # None for a regressor
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.classes is not None
+
+    @property
+    def output_columns(self) -> list[str]:
+        probabilities = [f"{PROBABILITY_PREFIX}{label}" for label in self.classes or ()]
+        return [PREDICTION_COLUMN, *probabilities]
+
+    def records_to_frame(self, records: list[dict[str, Any]]) -> pd.DataFrame:
+        """Validated records -> the frame the pipeline expects (fast path for the API)."""
+        numeric = self.schema.numeric
+        frame = pd.DataFrame(
+            np.array([[record[name] for name in numeric] for record in records], dtype=float),
+            columns=numeric,
+        )
+        for name in self.schema.categorical:
+            values = [record[name] for record in records]
+            frame[name] = np.array([np.nan if v is None else v for v in values], dtype=object)
+        return frame
+
+    def _score(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        if self.classes is None:
+            return np.asarray(self.pipeline.predict(features)), None
+        proba = np.asarray(self.pipeline.predict_proba(features))
+        labels = np.asarray(self.classes, dtype=object)
+        return labels[proba.argmax(axis=1)], proba
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Raw feature frame (any extra columns ignored) -> prediction and probability columns."""
+        prediction, proba = self._score(coerce_frame(frame, self.schema))
+        out = pd.DataFrame({PREDICTION_COLUMN: prediction}, index=frame.index)
+        if proba is not None:
+            for index, column in enumerate(self.output_columns[1:]):
+                out[column] = proba[:, index]
+        return out
+
+    def predict_records(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Validated records -> one result dict each: prediction and (classifiers) probabilities."""
+        prediction, proba = self._score(self.records_to_frame(records))
+        if proba is None:
+            return [{"prediction": float(value)} for value in prediction]
+        keys = [str(label) for label in self.classes or ()]
+        return [
+            {
+                "prediction": _native(label),
+                "probabilities": dict(zip(keys, row.tolist(), strict=True)),
+            }
+            for label, row in zip(prediction, proba, strict=True)
+        ]

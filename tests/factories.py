@@ -1,0 +1,27 @@
+"""Small frames and files with known properties, made in the tests (no committed data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def mixed_frame(rows: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Numeric, categorical and missing values; the label depends on `income` and `city`."""
+    rng = np.random.default_rng(seed)
+    income = rng.normal(50, 15, rows)
+    age = rng.integers(18, 80, rows).astype(float)
+    city = rng.choice(["paris", "lyon", "nice"], rows)
+    score = income / 10 + (city == "paris") * 3 + rng.normal(0, 1, rows)
+    label = np.where(score > np.median(score), "yes", "no")
+    frame = pd.DataFrame({" income ": income.round(2), "age": age, "city": city, "label": label})
+    frame.loc[rng.choice(rows, rows // 10, replace=False), " income "] = np.nan
+    frame.loc[rng.choice(rows, rows // 10, replace=False), "city"] = "?"
+    return frame
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False)
+    return path

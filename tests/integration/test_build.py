@@ -1,0 +1,37 @@
+"""`bentoml build`: the Bento holds the model and serving code, nothing else."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import bentoml
+
+from tabserve.model_store import StoredModel
+from tests.servers import BENTOML, REPO
+
+
+def test_bento_contains_only_what_serving_needs(default_model: StoredModel) -> None:
+    subprocess.run([BENTOML, "build", "--output", "tag"], cwd=REPO, check=True, capture_output=True)
+    bento = bentoml.get("tabserve:latest")
+    src = Path(bento.path) / "src"
+    files = {str(path.relative_to(src)) for path in src.rglob("*") if path.is_file()}
+    assert {"service.py", "configuration.yaml", "tabserve/predictor.py"} <= files
+    forbidden = ("tests/", "train/", "bench/", ".venv/", ".tools/", "__pycache__", "reports/")
+    assert not [name for name in files if name.startswith(forbidden) or "__pycache__" in name]
+    assert [str(model.tag) for model in bento.info.all_models] == [default_model.tag]
+
+
+def test_image_requirements_match_the_lock_file() -> None:
+    uv = Path(sys.executable).parent.parent.parent / ".tools" / "bin" / "uv"
+    exported = subprocess.run(
+        [str(uv), "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", "--no-editable"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    committed = (REPO / "requirements" / "serving.txt").read_text()
+    strip = lambda text: [line for line in text.splitlines() if not line.startswith("#")]  # noqa: E731
+    assert strip(exported) == strip(committed), "run `make requirements` after changing uv.lock"

@@ -1,0 +1,37 @@
+from pathlib import Path
+
+import pytest
+
+from tabserve.errors import ConfigurationError
+from tabserve.settings import DEFAULT_CONFIG_PATH, load_settings
+
+
+def test_committed_configuration_loads() -> None:
+    settings = load_settings(DEFAULT_CONFIG_PATH, environ={})
+    assert settings.model.name == "breast_cancer"
+    assert settings.served_tag == "breast_cancer:latest"
+    assert settings.serving.max_batch_records == 10_000
+
+
+def test_wrong_key_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("serving:\n  max_batch_recordz: 5\n")
+    with pytest.raises(ConfigurationError, match=r"serving\.max_batch_recordz: unknown key"):
+        load_settings(config, environ={})
+
+
+def test_bad_value_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("training:\n  test_size: 2\n")
+    with pytest.raises(ConfigurationError, match=r"training\.test_size"):
+        load_settings(config, environ={})
+
+
+def test_environment_overrides_the_served_tag() -> None:
+    settings = load_settings(DEFAULT_CONFIG_PATH, environ={"TABSERVE_MODEL": "other:v2"})
+    assert settings.served_tag == "other:v2"
+
+
+def test_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="not found"):
+        load_settings(tmp_path / "absent.yaml", environ={})
