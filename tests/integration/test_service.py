@@ -17,7 +17,7 @@ from tests.servers import bentoml_server
 
 def reference_records(model: StoredModel, count: int) -> list[dict[str, Any]]:
     frame = model.load_reference()[model.schema.names].head(count)
-    return [{key: float(value) for key, value in row.items()} for row in frame.to_dict("records")]
+    return [{str(key): float(value) for key, value in row.items()} for row in frame.to_dict("records")]
 
 
 def test_predict_matches_the_local_model(service_url: str, default_model: StoredModel) -> None:
@@ -85,7 +85,9 @@ def test_bad_input_is_a_400_naming_field_and_reason(
     good = _record(default_model)
     nan_body = json.dumps({"record": {**good, "mean radius": 1234.5}}).replace("1234.5", "NaN")
     requests = {
-        "missing": lambda: _post(f"{service_url}/predict", {"record": _record(default_model, mean_radius=KeyError)}),
+        "missing": lambda: _post(
+            f"{service_url}/predict", {"record": _record(default_model, mean_radius=KeyError)}
+        ),
         "wrong-type": lambda: _post(f"{service_url}/predict", {"record": {**good, "mean radius": "big"}}),
         "nan": lambda: _post(f"{service_url}/predict", raw=nan_body.encode()),
         "infinity": lambda: _post(f"{service_url}/predict", raw=nan_body.replace("NaN", "Infinity").encode()),
@@ -114,7 +116,9 @@ def test_null_means_missing_and_still_scores(service_url: str, default_model: St
     assert response.status_code == 200 and response.json()["prediction"] in ("benign", "malignant")
 
 
-def test_openapi_lists_every_feature_and_its_example_runs(service_url: str, default_model: StoredModel) -> None:
+def test_openapi_lists_every_feature_and_its_example_runs(
+    service_url: str, default_model: StoredModel
+) -> None:
     spec = httpx.get(f"{service_url}/docs.json").json()
     record = spec["components"]["schemas"]["Record"]
     assert set(record["properties"]) == set(default_model.schema.names)
@@ -160,7 +164,8 @@ def test_mixed_type_model_serves_missing_and_unseen_values(mixed_model: StoredMo
 
 
 def test_starting_without_a_model_says_how_to_train(logs: Path) -> None:
-    with pytest.raises(RuntimeError, match=r"absent:latest.*make train"), bentoml_server(
-        logs, {"TABSERVE_MODEL": "absent:latest"}
+    with (
+        pytest.raises(RuntimeError, match=r"absent:latest.*make train"),
+        bentoml_server(logs, {"TABSERVE_MODEL": "absent:latest"}),
     ):
         pass

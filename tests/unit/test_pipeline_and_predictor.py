@@ -1,3 +1,5 @@
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,7 +25,7 @@ def predictor() -> Predictor:
 
 
 def test_missing_values_and_unseen_categories_still_score(predictor: Predictor) -> None:
-    records = [
+    records: list[dict[str, Any]] = [
         {"income": None, "age": 30.0, "city": "paris"},
         {"income": 40.0, "age": None, "city": "tokyo"},  # never seen in training
         {"income": 40.0, "age": 50.0, "city": None},
@@ -47,7 +49,9 @@ def test_records_and_frame_paths_agree(predictor: Predictor) -> None:
     by_record = predictor.predict_records(records)
     by_frame = predictor.predict_frame(pd.DataFrame(records))
     assert by_frame[PREDICTION_COLUMN].tolist() == [result["prediction"] for result in by_record]
-    assert by_frame["probability_yes"].tolist() == pytest.approx([r["probabilities"]["yes"] for r in by_record])
+    assert by_frame["probability_yes"].tolist() == pytest.approx(
+        [r["probabilities"]["yes"] for r in by_record]
+    )
 
 
 def test_estimator_must_fit_the_task() -> None:
