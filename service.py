@@ -3,11 +3,15 @@
 from typing import Annotated, Any
 
 import bentoml
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from tabserve.api_models import example_record, record_model
+from tabserve.feedback import FeedbackError, record_feedback
 from tabserve.http_limits import BodySizeLimit
+from tabserve.metrics import DriftMetricsRefresher, service_metrics
 from tabserve.model_store import get_model
+from tabserve.prediction_logger import open_prediction_logger
+from tabserve.prediction_store import make_engine
 from tabserve.serving import Scorer, info_app, tune_gc
 from tabserve.settings import load_settings
 
@@ -20,6 +24,11 @@ Records = Annotated[
 ]
 
 
+class Feedback(BaseModel):
+    request_id: str = Field(min_length=1, max_length=64)
+    label: str | float | int
+
+
 @bentoml.service(workers=1, traffic={"timeout": 60}, logging={"access": {"enabled": False}})
 class TabularModel:
     """Predictions from a scikit-learn pipeline trained by `python -m train`."""
@@ -27,11 +36,22 @@ class TabularModel:
     model_ref = bentoml.models.BentoModel(STORED.tag)  # packed into the Bento by `bentoml build`
 
     def __init__(self) -> None:
-        self.scorer = Scorer(get_model(str(self.model_ref.tag)), SETTINGS.serving)
+        metrics = service_metrics()
+        self.prediction_logger = open_prediction_logger(SETTINGS.monitoring)
+        self.scorer = Scorer(
+            get_model(str(self.model_ref.tag)), SETTINGS.serving, self.prediction_logger, metrics
+        )
+        self.engine = make_engine(SETTINGS.monitoring.url)
+        self.refresher = DriftMetricsRefresher(self.engine, metrics, SETTINGS.monitoring.metrics_refresh_s)
         tune_gc(SETTINGS.serving.gc_threshold)
 
     def __is_ready__(self) -> bool:
         return self.scorer is not None
+
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        self.refresher.close()
+        self.scorer.shutdown()
 
     @bentoml.api
     async def predict(self, record: Record) -> dict[str, Any]:  # type: ignore[valid-type]
@@ -43,6 +63,39 @@ class TabularModel:
         """Score 1 to `serving.max_batch_records` records in one vectorised call."""
         rows = [record.model_dump(by_alias=True) for record in records]  # type: ignore[attr-defined]
         return {"predictions": self.scorer.score_records(rows), "model": self.scorer.tag}
+
+    @bentoml.api
+    def feedback(self, request_id: str, label: str | float | int, ctx: bentoml.Context) -> dict[str, Any]:
+        """Store the true label of one logged prediction (sending it again changes nothing)."""
+        return self._feedback([Feedback(request_id=request_id, label=label)], ctx)
+
+    @bentoml.api
+    def feedback_batch(
+        self, items: Annotated[list[Feedback], Field(min_length=1, max_length=10_000)], ctx: bentoml.Context
+    ) -> dict[str, Any]:
+        """Store many labels at once: all or nothing."""
+        return self._feedback(items, ctx)
+
+    def _feedback(self, items: list[Feedback], ctx: bentoml.Context) -> dict[str, Any]:
+        if self.prediction_logger is None:
+            ctx.response.status_code = 409
+            return {"error": "the prediction log is off (monitoring.log_predictions: false)"}
+        if not self.prediction_logger.flush(timeout_s=10):  # the prediction may still be queued
+            ctx.response.status_code = 503
+            return {"error": "the prediction log is behind; retry shortly"}
+        try:
+            count = record_feedback(
+                self.engine, [(item.request_id, item.label) for item in items], self._classes_of
+            )
+        except FeedbackError as error:
+            ctx.response.status_code = error.status
+            return {"error": str(error)}
+        return {"stored": count}
+
+    def _classes_of(self, tag: str) -> tuple[Any, ...] | None:
+        model = self.scorer.stored if tag == self.scorer.tag else get_model(tag)
+        classes = model.metadata.get("classes")
+        return tuple(classes) if classes is not None else None
 
 
 # mypy sees the class, BentoML's decorator returns a Service: hence the ignores.

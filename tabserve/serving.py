@@ -6,6 +6,7 @@ import gc
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from bentoml._internal.marshal.dispatcher import CorkDispatcher
@@ -16,7 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tabserve.metrics import ServiceMetrics
 from tabserve.model_store import StoredModel
+from tabserve.prediction_logger import PredictionLogger
 from tabserve.predictor import Predictor
 from tabserve.settings import ServingSettings
 
@@ -41,12 +44,47 @@ def _overloaded() -> Any:
     raise ServiceUnavailable("the batcher is over its latency budget; retry shortly")
 
 
-class Scorer:
-    """Scores records through one Predictor; concurrent single records are batched adaptively."""
+DEFAULT_VARIANT = "default"
 
-    def __init__(self, stored: StoredModel, settings: ServingSettings) -> None:
+
+def log_rows(
+    records: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]], variant: str
+) -> list[dict[str, Any]]:
+    """Prediction-log rows for scored records (results carry model and request id)."""
+    now = datetime.now(UTC)
+    return [
+        {
+            "request_id": result["request_id"],
+            "ts": now,
+            "model": result["model"],
+            "variant": variant,
+            "features": record,
+            "prediction": result["prediction"],
+            "probabilities": result.get("probabilities"),
+        }
+        for record, result in zip(records, results, strict=True)
+    ]
+
+
+class Scorer:
+    """Scores records through one Predictor; concurrent single records are batched adaptively.
+
+    Every scored record is handed to the prediction log (off the request path) and counted.
+    """
+
+    def __init__(
+        self,
+        stored: StoredModel,
+        settings: ServingSettings,
+        prediction_logger: PredictionLogger | None = None,
+        metrics: ServiceMetrics | None = None,
+        variant: str = DEFAULT_VARIANT,
+    ) -> None:
         self.stored = stored
         self.predictor: Predictor = stored.load_predictor()
+        self.prediction_logger = prediction_logger
+        self.metrics = metrics
+        self.variant = variant
         # BentoML's own adaptive batcher (CORK), used in-process on an inner batch method, so
         # single-record calls share one vectorised predict without a second service hop.
         self._dispatcher: CorkDispatcher[dict[str, Any], dict[str, Any]] = CorkDispatcher(
@@ -67,6 +105,10 @@ class Scorer:
         for result in results:
             result["model"] = self.tag
             result["request_id"] = new_request_id()
+        if self.prediction_logger is not None:
+            self.prediction_logger.log(log_rows(records, results, self.variant))
+        if self.metrics is not None:
+            self.metrics.count(self.tag, self.variant, results, self.predictor.is_classifier)
         return results
 
     async def _score_in_thread(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -78,7 +120,10 @@ class Scorer:
         return result
 
     def shutdown(self) -> None:
+        """Stop batching, then drain the prediction log (graceful shutdown loses nothing)."""
         self._dispatcher.shutdown()
+        if self.prediction_logger is not None:
+            self.prediction_logger.close()
 
 
 def info_app(stored: StoredModel) -> Starlette:

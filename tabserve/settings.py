@@ -75,11 +75,41 @@ class ServingSettings(_Frozen):
     gc_threshold: int = Field(default=10_000, ge=700)
 
 
+class MonitoringSettings(_Frozen):
+    log_predictions: bool = True
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; null = SQLite file at sqlite_path."
+    )
+    sqlite_path: str = "var/predictions.db"
+    spool_dir: str = "var/spool"
+    max_queued_batches: int = Field(default=10_000, ge=1)
+    write_batch_rows: int = Field(default=1_000, ge=1)
+    flush_interval_ms: int = Field(default=200, ge=1)
+    window_last: int = Field(default=5_000, ge=1, description="Default window: the last N rows.")
+    min_samples: int = Field(default=200, ge=1)
+    min_labels: int = Field(default=50, ge=1)
+    sample_size: int = Field(default=20_000, ge=100)
+    drift_share: float = Field(default=0.5, gt=0, le=1)
+    num_method: str | None = None
+    num_threshold: float | None = None
+    cat_method: str | None = None
+    cat_threshold: float | None = None
+    quality_drop: float = Field(default=0.05, ge=0)
+    reports_dir: str = "reports"
+    workspace: str = "reports/workspace"
+    metrics_refresh_s: float = Field(default=15.0, gt=0)
+
+    @property
+    def url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+
 class Settings(_Frozen):
     model: ModelSettings = ModelSettings()
     data: DataSettings = DataSettings()
     training: TrainingSettings = TrainingSettings()
     serving: ServingSettings = ServingSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @property
     def served_tag(self) -> str:
@@ -89,6 +119,7 @@ class Settings(_Frozen):
 # env var -> (section, key): deployment-specific values only.
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TABSERVE_MODEL": ("serving", "model"),
+    "TABSERVE_DATABASE_URL": ("monitoring", "database_url"),
 }
 
 

@@ -1,0 +1,183 @@
+"""Compare a live window with a model's reference sample: data drift, prediction drift, quality.
+
+Evidently 0.7 computes the per-column drift tests (column types from the model's feature
+schema); quality is accuracy (classifiers) or MAE (regressors) on the labelled rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from evidently import DataDefinition, Dataset, Report
+from evidently.presets import DataDriftPreset
+from sklearn.metrics import accuracy_score, mean_absolute_error
+
+from tabserve.predictor import PREDICTION_COLUMN
+from tabserve.schema import FeatureSchema
+from tabserve.settings import MonitoringSettings
+from tabserve.training import TARGET_COLUMN
+
+LABEL_COLUMN = "label"
+VERDICT_OK, VERDICT_DRIFT, VERDICT_NOT_ENOUGH = "ok", "drift", "not_enough_data"
+DRIFT_TEST_PREFIX = "Value Drift for column "
+
+
+@dataclass
+class ColumnDrift:
+    score: float
+    method: str
+    threshold: float
+    drifted: bool
+
+
+@dataclass
+class Quality:
+    metric: str
+    reference: float
+    current: float | None
+    labelled: int
+    degraded: bool | None  # None: not enough labels for a verdict
+
+
+@dataclass
+class DriftResult:
+    verdict: str
+    current_rows: int
+    reference_rows: int
+    drift_share: float | None = None
+    dataset_drift: bool | None = None
+    features: dict[str, ColumnDrift] = field(default_factory=dict)
+    prediction: ColumnDrift | None = None
+    quality: Quality | None = None
+    message: str = ""
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [name for name, column in self.features.items() if column.drifted]
+
+    @property
+    def alarm(self) -> bool:
+        degraded = bool(self.quality and self.quality.degraded)
+        prediction = bool(self.prediction and self.prediction.drifted)
+        return bool(self.dataset_drift) or prediction or degraded
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "drifted_features": self.drifted_features, "alarm": self.alarm}
+
+
+def _definition(schema: FeatureSchema, classifier: bool) -> DataDefinition:
+    numeric, categorical = list(schema.numeric), list(schema.categorical)
+    (categorical if classifier else numeric).append(PREDICTION_COLUMN)
+    return DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
+
+
+def _preset(settings: MonitoringSettings) -> DataDriftPreset:
+    return DataDriftPreset(
+        drift_share=settings.drift_share,
+        num_method=settings.num_method,
+        num_threshold=settings.num_threshold,
+        cat_method=settings.cat_method,
+        cat_threshold=settings.cat_threshold,
+    )
+
+
+def _column_drifts(snapshot_dict: dict[str, Any]) -> dict[str, ColumnDrift]:
+    """Per-column score, method and threshold from the metrics; the verdict from Evidently's tests."""
+    scores = {}
+    for metric in snapshot_dict["metrics"]:
+        config = metric["config"]
+        if config.get("type", "").endswith("ValueDrift"):
+            scores[config["column"]] = (float(metric["value"]), config["method"], float(config["threshold"]))
+    failed = {
+        test["name"].removeprefix(DRIFT_TEST_PREFIX): test["status"] == "FAIL"
+        for test in snapshot_dict["tests"]
+        if test["name"].startswith(DRIFT_TEST_PREFIX)
+    }
+    return {
+        column: ColumnDrift(score, method, threshold, failed.get(column, False))
+        for column, (score, method, threshold) in scores.items()
+    }
+
+
+def quality(reference: pd.DataFrame, current: pd.DataFrame, classifier: bool, min_labels: int) -> Quality:
+    labelled = current[current[LABEL_COLUMN].notna()]
+    if classifier:
+        metric = "accuracy"
+        ref_value = accuracy_score(
+            reference[TARGET_COLUMN].astype(str), reference[PREDICTION_COLUMN].astype(str)
+        )
+    else:
+        metric = "mae"
+        ref_value = mean_absolute_error(reference[TARGET_COLUMN], reference[PREDICTION_COLUMN])
+    if len(labelled) < min_labels:
+        return Quality(metric, float(ref_value), None, len(labelled), None)
+    if classifier:
+        cur_value = accuracy_score(
+            labelled[LABEL_COLUMN].astype(str), labelled[PREDICTION_COLUMN].astype(str)
+        )
+    else:
+        cur_value = mean_absolute_error(labelled[LABEL_COLUMN].astype(float), labelled[PREDICTION_COLUMN])
+    return Quality(metric, float(ref_value), float(cur_value), len(labelled), None)
+
+
+def judge_quality(result: Quality, allowed_drop: float) -> Quality:
+    if result.current is None:
+        return result
+    if result.metric == "accuracy":
+        degraded = result.reference - result.current > allowed_drop
+    else:  # error metric: a relative rise is the drop in quality
+        degraded = result.current > result.reference * (1 + allowed_drop)
+    return Quality(result.metric, result.reference, result.current, result.labelled, degraded)
+
+
+def compare(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    schema: FeatureSchema,
+    classifier: bool,
+    settings: MonitoringSettings,
+) -> tuple[DriftResult, Any]:
+    """Returns the result and Evidently's snapshot (None when there was not enough data)."""
+    if len(current) < settings.min_samples:
+        return DriftResult(
+            verdict=VERDICT_NOT_ENOUGH,
+            current_rows=len(current),
+            reference_rows=len(reference),
+            message=f"{len(current)} rows in the window, fewer than min_samples={settings.min_samples}",
+        ), None
+    columns = [*schema.names, PREDICTION_COLUMN]
+    definition = _definition(schema, classifier)
+    prepared = [frame[columns].copy() for frame in (current, reference)]
+    for frame in prepared:
+        if classifier:
+            frame[PREDICTION_COLUMN] = frame[PREDICTION_COLUMN].astype(str)
+        for name in schema.numeric:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+        for name in schema.categorical:
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), np.nan)
+    report = Report([_preset(settings)], include_tests=True)
+    snapshot = report.run(
+        Dataset.from_pandas(prepared[0], data_definition=definition),
+        Dataset.from_pandas(prepared[1], data_definition=definition),
+    )
+    drifts = _column_drifts(snapshot.dict())
+    prediction = drifts.pop(PREDICTION_COLUMN, None)
+    share = sum(column.drifted for column in drifts.values()) / max(len(drifts), 1)
+    scored = judge_quality(
+        quality(reference, current, classifier, settings.min_labels), settings.quality_drop
+    )
+    result = DriftResult(
+        verdict=VERDICT_OK,
+        current_rows=len(current),
+        reference_rows=len(reference),
+        drift_share=share,
+        dataset_drift=share >= settings.drift_share,
+        features=drifts,
+        prediction=prediction,
+        quality=scored,
+    )
+    result.verdict = VERDICT_DRIFT if result.alarm else VERDICT_OK
+    return result, snapshot

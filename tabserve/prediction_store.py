@@ -1,0 +1,174 @@
+"""The prediction log's database: schema, inserts, feedback and monitoring windows (SQLAlchemy Core).
+
+SQLite by default (no setup); PostgreSQL when a URL is configured, so replicas share one log.
+The schema is created on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+metadata = MetaData()
+ID_TYPE = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER keys only
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False, unique=True),
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("model", String(200), nullable=False, index=True),
+    Column("variant", String(64), nullable=False),
+    Column("features", JSON, nullable=False),
+    Column("prediction", JSON, nullable=False),
+    Column("probabilities", JSON),
+    Column("label", JSON),
+    Column("label_ts", DateTime(timezone=True)),
+)
+
+monitoring_runs = Table(
+    "monitoring_runs",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("model", String(200), nullable=False, index=True),
+    Column("summary", JSON, nullable=False),
+)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the service's workers write while the monitoring job reads.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=2, max_overflow=2, connect_args={"connect_timeout": 5}
+    )
+
+
+def create_schema(engine: Engine) -> None:
+    metadata.create_all(engine, checkfirst=True)
+
+
+def insert_predictions(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows; a request id already logged is skipped, so replays are idempotent."""
+    if not rows:
+        return
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(predictions).on_conflict_do_nothing(index_elements=["request_id"])
+    with engine.begin() as connection:
+        connection.execute(statement, list(rows))
+
+
+def models_of(engine: Engine, request_ids: Iterable[str]) -> dict[str, str]:
+    """request id -> model tag, for the ids that are logged."""
+    ids = list(request_ids)
+    with engine.connect() as connection:
+        result = connection.execute(
+            select(predictions.c.request_id, predictions.c.model).where(predictions.c.request_id.in_(ids))
+        )
+        return {row.request_id: row.model for row in result}
+
+
+def set_labels(engine: Engine, labels: dict[str, Any]) -> None:
+    """Store ground truth against logged predictions (setting the same label again changes nothing)."""
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        for request_id, label in labels.items():
+            connection.execute(
+                update(predictions)
+                .where(predictions.c.request_id == request_id)
+                .values(label=label, label_ts=now)
+            )
+
+
+def _window_filter(model: str, since: datetime | None, until: datetime | None) -> list[Any]:
+    conditions = [predictions.c.model == model]
+    if since is not None:
+        conditions.append(predictions.c.ts >= since)
+    if until is not None:
+        conditions.append(predictions.c.ts < until)
+    return conditions
+
+
+def load_window(
+    engine: Engine,
+    model: str,
+    *,
+    last: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sample: int,
+) -> tuple[pd.DataFrame, int]:
+    """Rows of one model's window (the last N, or a time range), at most `sample` drawn at random.
+
+    Returns (rows with features expanded into columns, the window's full size).
+    """
+    window = select(predictions).where(*_window_filter(model, since, until))
+    if last is not None:
+        window = window.order_by(predictions.c.id.desc()).limit(last)
+    window_sq = window.subquery()
+    with engine.connect() as connection:
+        total = int(connection.execute(select(func.count()).select_from(window_sq)).scalar_one())
+        query = select(window_sq)
+        if total > sample:
+            query = query.order_by(func.random()).limit(sample)
+        rows = connection.execute(query).mappings().all()
+    if not rows:
+        return pd.DataFrame(), total
+    features = pd.DataFrame.from_records([row["features"] for row in rows])
+    meta = pd.DataFrame.from_records(
+        [{"ts": row["ts"], "prediction": row["prediction"], "label": row["label"]} for row in rows]
+    )
+    return pd.concat([features, meta], axis=1), total
+
+
+def save_run(engine: Engine, model: str, summary: dict[str, Any]) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            monitoring_runs.insert().values(ts=datetime.now(UTC), model=model, summary=summary)
+        )
+
+
+def latest_runs(engine: Engine) -> dict[str, dict[str, Any]]:
+    """The newest monitoring summary of each model."""
+    newest = select(monitoring_runs.c.model, func.max(monitoring_runs.c.id).label("id")).group_by(
+        monitoring_runs.c.model
+    )
+    newest_sq = newest.subquery()
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(monitoring_runs.c.model, monitoring_runs.c.summary).join(
+                newest_sq, monitoring_runs.c.id == newest_sq.c.id
+            )
+        )
+        return {row.model: row.summary for row in rows}
