@@ -111,7 +111,7 @@ def format_table(output: RunOutput) -> str:
         f" (sampled {summary['sampled_rows']})  reference {result.reference_rows}",
     ]
     if result.verdict == VERDICT_NOT_ENOUGH:
-        return "\n".join([*lines, f"NOT ENOUGH DATA: {result.message}"])
+        return "\n".join([*lines, f"NOT ENOUGH DATA: {result.message}  summary: {output.summary_path}"])
     lines.append(f"{'feature':<28} {'method':<26} {'score':>10} {'threshold':>9}  drift")
     columns = dict(result.features)
     if result.prediction is not None:

@@ -11,13 +11,21 @@ import pytest
 
 from tabserve.model_store import StoredModel, get_model
 from tests.factories import mixed_frame, write_csv
+from tests.postgres import temporary_database
 from tests.servers import REPO, bentoml_server
 
-# Small limits so the limit tests send small bodies.
-LIMITS_CONFIG = """
+# Small limits so the limit tests send small bodies; monitoring outputs in a temporary folder.
+TEST_CONFIG = """
 serving:
   max_batch_records: 20
   max_body_bytes: 200000
+monitoring:
+  metrics_refresh_s: 1
+  min_samples: 100
+  min_labels: 20
+  reports_dir: {folder}/reports
+  workspace: {folder}/workspace
+  spool_dir: {folder}/spool
 """
 
 
@@ -37,15 +45,27 @@ def default_model() -> StoredModel:
 
 
 @pytest.fixture(scope="session")
-def limits_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("config") / "configuration.yaml"
-    path.write_text(LIMITS_CONFIG)
+def test_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("config")
+    path = folder / "configuration.yaml"
+    path.write_text(TEST_CONFIG.format(folder=folder))
     return path
 
 
 @pytest.fixture(scope="session")
-def service_url(default_model: StoredModel, limits_config: Path, logs: Path) -> Iterator[str]:
-    with bentoml_server(logs, {"TABSERVE_CONFIG": str(limits_config)}) as url:
+def pg_url() -> Iterator[str]:
+    with temporary_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def service_env(test_config: Path, pg_url: str) -> dict[str, str]:
+    return {"TABSERVE_CONFIG": str(test_config), "TABSERVE_DATABASE_URL": pg_url}
+
+
+@pytest.fixture(scope="session")
+def service_url(default_model: StoredModel, service_env: dict[str, str], logs: Path) -> Iterator[str]:
+    with bentoml_server(logs, service_env) as url:
         yield url
 
 
