@@ -12,7 +12,7 @@ BENTOML := $(VENV)/bin/bentoml
 # The model store lives outside the repository: inside the build context it makes `bentoml build` recurse.
 export BENTOML_HOME ?= $(HOME)/bentoml
 
-.PHONY: help env services serve train test test-unit test-integration lint format bench requirements build
+.PHONY: help env services serve train drift bench-monitoring test test-unit test-integration lint format bench requirements build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -57,6 +57,12 @@ requirements: $(UV) ## re-export requirements/serving.txt (the image's packages)
 
 bench: env ## serving benchmark: BentoML vs a plain FastAPI app (needs wrk)
 	$(PY) bench/serving.py
+
+drift: env ## drift and quality check of the served model (python -m monitor)
+	$(PY) -m monitor
+
+bench-monitoring: env ## drift job over 1,000,000 logged rows: time and peak memory
+	$(PY) bench/monitoring.py
 
 build: env ## build the Bento (model + serving code only)
 	$(PY) -m train --if-missing

@@ -1,5 +1,6 @@
 """The BentoML service: thin. Scoring lives in `tabserve`; this file declares the HTTP surface."""
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
@@ -7,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from tabserve.api_models import example_record, record_model
 from tabserve.feedback import FeedbackError, record_feedback
+from tabserve.file_tasks import ProgressStore, run_file_task
 from tabserve.http_limits import BodySizeLimit
 from tabserve.metrics import DriftMetricsRefresher, service_metrics
 from tabserve.model_store import get_model
@@ -43,6 +45,7 @@ class TabularModel:
         )
         self.engine = make_engine(SETTINGS.monitoring.url)
         self.refresher = DriftMetricsRefresher(self.engine, metrics, SETTINGS.monitoring.metrics_refresh_s)
+        self.progress = ProgressStore(Path(SETTINGS.serving.task_dir))
         tune_gc(SETTINGS.serving.gc_threshold)
 
     def __is_ready__(self) -> bool:
@@ -63,6 +66,44 @@ class TabularModel:
         """Score 1 to `serving.max_batch_records` records in one vectorised call."""
         rows = [record.model_dump(by_alias=True) for record in records]  # type: ignore[attr-defined]
         return {"predictions": self.scorer.score_records(rows), "model": self.scorer.tag}
+
+    @bentoml.task
+    def score_file(self, file: Path, ctx: bentoml.Context, strict: bool = False) -> dict[str, Any]:
+        """Score an uploaded CSV/Parquet file into a file with prediction, probability and error columns.
+
+        Lenient by default: bad rows are kept, unscored, with the reason in `error`; `strict`
+        fails the task on the first bad row. Poll `/score_file/status` or `/score_file_progress`;
+        download the scored file from `/score_file_result`.
+        """
+        task_id = str(getattr(ctx.request.state, "task_id", "local"))
+        serving = SETTINGS.serving
+        return run_file_task(
+            self.scorer,
+            file,
+            SETTINGS.data.missing_markers,
+            strict,
+            serving.file_chunk_rows,
+            self.progress,
+            task_id,
+        )
+
+    @bentoml.api
+    def score_file_progress(self, task_id: str, ctx: bentoml.Context) -> dict[str, Any]:
+        """Rows scored so far, bad rows with their reasons, and the state of a `score_file` task."""
+        found = self.progress.read(task_id)
+        if found is None:
+            ctx.response.status_code = 404
+            return {"error": f"no score_file task {task_id}"}
+        return found
+
+    @bentoml.api
+    def score_file_result(self, task_id: str, ctx: bentoml.Context) -> Path:
+        """The scored file of a finished `score_file` task (kept 24 hours)."""
+        found = self.progress.result_file(task_id)
+        state = (self.progress.read(task_id) or {}).get("state")
+        if found is None or state != "done":
+            raise bentoml.exceptions.NotFound(f"no finished score_file task {task_id}")
+        return found
 
     @bentoml.api
     def feedback(self, request_id: str, label: str | float | int, ctx: bentoml.Context) -> dict[str, Any]:

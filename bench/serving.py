@@ -117,6 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--models", default="default,forest")
+    parser.add_argument("--skip-logging-overhead", action="store_true")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
@@ -157,7 +158,33 @@ def main() -> None:
             f"{p['rps']:>9.0f} {p['p50']:>7.2f} {p['p99']:>7.2f} | "
             f"{b['rps'] / p['rps']:>8.2f}x {b['p99'] / p['p99']:>8.2f}x"
         )
+    if not args.skip_logging_overhead:
+        print_logging_overhead(home, args.duration)
     shutil.rmtree(home, ignore_errors=True)
+
+
+def print_logging_overhead(home: Path, duration: int) -> None:
+    """The default model with the prediction log on (SQLite) and off, same run, c=32."""
+    name = "bench_hgb"
+    body = example_body(name)
+    bento_cmd = [str(BIN / "bentoml"), "serve", "service:TabularModel", "--host", "127.0.0.1"]
+    measured = {}
+    for label, logging_on in (("logging off", False), ("logging on", True)):
+        config = home / f"logging-{logging_on}.yaml"
+        config.write_text(
+            f"monitoring:\n  log_predictions: {str(logging_on).lower()}\n"
+            f"  sqlite_path: {home}/predictions.db\n  spool_dir: {home}/spool\n"
+        )
+        env = {"TABSERVE_MODEL": f"{name}:latest", "TABSERVE_CONFIG": str(config)}
+        with server(bento_cmd, env, home / f"logging-{logging_on}.log") as url:
+            run_wrk(f"{url}/predict", body, 8, 2)
+            measured[label] = run_wrk(f"{url}/predict", body, 32, duration)
+    off, on = measured["logging off"], measured["logging on"]
+    print("\nprediction-log overhead, default model, c=32")
+    print(f"{'':<12} {'rps':>7} {'p99 ms':>7}")
+    for label, values in measured.items():
+        print(f"{label:<12} {values['rps']:>7.0f} {values['p99']:>7.2f}")
+    print(f"{'on / off':<12} {on['rps'] / off['rps']:>6.3f}x {on['p99'] / off['p99']:>6.2f}x")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ PREDICTION_COLUMN = "prediction"
 PROBABILITY_PREFIX = "probability_"
 
 
-def _native(value: Any) -> Any:
+def native(value: Any) -> Any:
     """numpy scalars -> plain Python, so results serialise to JSON as they are."""
     return value.item() if isinstance(value, np.generic) else value
 
@@ -72,7 +72,7 @@ class Predictor:
         keys = [str(label) for label in self.classes or ()]
         return [
             {
-                "prediction": _native(label),
+                "prediction": native(label),
                 "probabilities": dict(zip(keys, row.tolist(), strict=True)),
             }
             for label, row in zip(prediction, proba, strict=True)

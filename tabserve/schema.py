@@ -96,7 +96,7 @@ def infer_schema(
     return FeatureSchema(features=specs)
 
 
-def _as_category(value: Any) -> Any:
+def as_category(value: Any) -> Any:
     """Categories are strings; every missing marker becomes NaN, which the imputer recognises."""
     if isinstance(value, str):
         return value
@@ -115,5 +115,5 @@ def coerce_frame(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
         if feature.kind == NUMERIC:
             out[feature.name] = pd.to_numeric(column, errors="raise").astype(float)
         else:
-            out[feature.name] = column.map(_as_category).astype(object)
+            out[feature.name] = column.map(as_category).astype(object)
     return out

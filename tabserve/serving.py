@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
 from bentoml._internal.marshal.dispatcher import CorkDispatcher
 from bentoml.exceptions import ServiceUnavailable
 from starlette.applications import Starlette
@@ -17,10 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tabserve.file_scoring import ERROR_COLUMN
 from tabserve.metrics import ServiceMetrics
 from tabserve.model_store import StoredModel
 from tabserve.prediction_logger import PredictionLogger
-from tabserve.predictor import Predictor
+from tabserve.predictor import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor, native
 from tabserve.settings import ServingSettings
 
 logger = logging.getLogger(__name__)
@@ -99,17 +101,51 @@ class Scorer:
     def tag(self) -> str:
         return self.stored.tag
 
-    def score_records(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The inner batch method: records -> results with model tag and request ids."""
+    def score_records(
+        self, records: Sequence[dict[str, Any]], request_ids: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The inner batch method: records -> results with model tag and request ids.
+
+        Callers that must keep ids stable across retries (the stream worker) pass them in.
+        """
         results = self.predictor.predict_records(list(records))
-        for result in results:
+        ids = request_ids if request_ids is not None else [new_request_id() for _ in results]
+        for result, request_id in zip(results, ids, strict=True):
             result["model"] = self.tag
-            result["request_id"] = new_request_id()
+            result["request_id"] = request_id
         if self.prediction_logger is not None:
             self.prediction_logger.log(log_rows(records, results, self.variant))
         if self.metrics is not None:
             self.metrics.count(self.tag, self.variant, results, self.predictor.is_classifier)
         return results
+
+    def log_scored_frame(self, scored: pd.DataFrame) -> None:
+        """Log the scored rows of a file chunk (rows with an error were not scored)."""
+        if self.prediction_logger is None:
+            return
+        good = scored[scored[ERROR_COLUMN].isna()]
+        if good.empty:
+            return
+        probabilities = self.predictor.output_columns[1:]
+        results = [
+            {
+                "prediction": native(row[PREDICTION_COLUMN]),
+                "probabilities": {
+                    name.removeprefix(PROBABILITY_PREFIX): float(row[name]) for name in probabilities
+                }
+                or None,
+                "model": self.tag,
+                "request_id": new_request_id(),
+            }
+            for row in good[self.predictor.output_columns].to_dict("records")
+        ]
+        records = [
+            {str(name): None if pd.isna(value) else value for name, value in record.items()}
+            for record in good[self.predictor.schema.names].to_dict("records")
+        ]
+        self.prediction_logger.log(log_rows(records, results, self.variant))
+        if self.metrics is not None:
+            self.metrics.count(self.tag, self.variant, results, self.predictor.is_classifier)
 
     async def _score_in_thread(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         return await run_in_threadpool(self.score_records, records)

@@ -73,6 +73,8 @@ class ServingSettings(_Frozen):
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     batching: BatchingSettings = BatchingSettings()
     gc_threshold: int = Field(default=10_000, ge=700)
+    file_chunk_rows: int = Field(default=50_000, ge=1, description="Rows per chunk in file scoring.")
+    task_dir: str = Field(default="var/tasks", description="Progress of file-scoring tasks.")
 
 
 class MonitoringSettings(_Frozen):
@@ -104,12 +106,26 @@ class MonitoringSettings(_Frozen):
         return self.database_url or f"sqlite:///{self.sqlite_path}"
 
 
+class StreamingSettings(_Frozen):
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    input_stream: str = "tabserve:input"
+    output_stream: str = "tabserve:output"
+    dead_letter_stream: str = "tabserve:dead-letter"
+    group: str = "tabserve"
+    batch_size: int = Field(default=256, ge=1, description="Messages scored together.")
+    max_wait_ms: int = Field(default=20, ge=0, description="How long to wait to fill a micro-batch.")
+    block_ms: int = Field(default=1000, ge=1, description="Idle wait for new messages.")
+    claim_idle_ms: int = Field(default=30_000, ge=1, description="Reclaim messages pending this long.")
+    output_maxlen: int | None = Field(default=None, ge=1, description="Trim the output stream (approx).")
+
+
 class Settings(_Frozen):
     model: ModelSettings = ModelSettings()
     data: DataSettings = DataSettings()
     training: TrainingSettings = TrainingSettings()
     serving: ServingSettings = ServingSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    streaming: StreamingSettings = StreamingSettings()
 
     @property
     def served_tag(self) -> str:
@@ -120,6 +136,7 @@ class Settings(_Frozen):
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TABSERVE_MODEL": ("serving", "model"),
     "TABSERVE_DATABASE_URL": ("monitoring", "database_url"),
+    "TABSERVE_REDIS_URL": ("streaming", "redis_url"),
 }
 
 

@@ -1,4 +1,4 @@
-"""The monitoring loop end to end: service -> PostgreSQL log -> feedback -> `python -m monitor` -> /metrics."""
+"""Monitoring end to end: service -> PostgreSQL log -> feedback -> `python -m monitor` -> /metrics."""
 
 from __future__ import annotations
 

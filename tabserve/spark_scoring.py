@@ -1,0 +1,101 @@
+"""`--engine spark`: the same chunk scoring, distributed with pyspark's `mapInPandas`.
+
+The model directory is shipped with `SparkContext.addFile` and loaded once per executor
+process; each partition is scored by `file_scoring.score_chunk`, the local engine's function.
+On a cluster, point `--spark-master` at it and make `tabserve` importable on the executors
+(install the wheel there, or pass it with `--py-files`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tabserve.errors import DataError
+from tabserve.file_scoring import ERROR_COLUMN, is_parquet, score_chunk
+from tabserve.model_store import StoredModel, get_model
+from tabserve.predictor import PREDICTION_COLUMN, Predictor
+from tabserve.settings import Settings
+
+_PREDICTORS: dict[str, Predictor] = {}  # per executor process: the model is loaded once
+
+
+def _predictor(model_dir: str, tag: str, metadata: dict[str, Any]) -> Predictor:
+    if model_dir not in _PREDICTORS:
+        from pyspark import SparkFiles
+
+        local = Path(SparkFiles.get(model_dir))
+        _PREDICTORS[model_dir] = StoredModel(
+            tag=tag, metadata=metadata, labels={}, path=local
+        ).load_predictor()
+    return _PREDICTORS[model_dir]
+
+
+def _output_schema(input_schema: Any, predictor: Predictor) -> Any:
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+    prediction_type = StringType() if predictor.is_classifier else DoubleType()
+    fields = [*input_schema.fields, StructField(PREDICTION_COLUMN, prediction_type)]
+    fields += [StructField(name, DoubleType()) for name in predictor.output_columns[1:]]
+    return StructType([*fields, StructField(ERROR_COLUMN, StringType())])
+
+
+def _session(master: str | None) -> Any:
+    from pyspark.sql import SparkSession
+
+    # Python workers must run this interpreter (its packages), not whatever `python3` is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+    return (
+        SparkSession.builder.master(master or "local[*]")
+        .appName("tabserve-score")
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+
+
+def score_spark(
+    settings: Settings, tag: str, source: str, target: str, strict: bool, master: str | None = None
+) -> int:
+    """Score `source` (file, directory or glob) into the Spark output directory `target`."""
+    stored = get_model(tag)
+    predictor = stored.load_predictor()
+    markers = frozenset(settings.data.missing_markers)
+    spark = _session(master)
+    spark.sparkContext.addFile(str(stored.path), recursive=True)
+    model_dir, metadata = stored.path.name, stored.metadata
+    reader = spark.read
+    frame = reader.parquet(source) if is_parquet(Path(source)) else reader.option("header", True).csv(source)
+    frame = frame.toDF(*[name.strip() for name in frame.columns])
+    classifier = predictor.is_classifier
+
+    def score_partitions(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        local = _predictor(model_dir, tag, metadata)
+        for chunk in chunks:
+            out, _messages = score_chunk(chunk, local, markers, strict)
+            if classifier:
+                out[PREDICTION_COLUMN] = out[PREDICTION_COLUMN].map(lambda v: None if pd.isna(v) else str(v))
+            yield out
+
+    scored = frame.mapInPandas(score_partitions, schema=_output_schema(frame.schema, predictor))
+    writer = scored.write.mode("overwrite")
+    try:
+        if target.lower().endswith((".parquet", ".pq")):
+            writer.parquet(target)
+            rows = int(spark.read.parquet(target).count())
+        else:
+            writer.option("header", True).csv(target)
+            rows = int(spark.read.option("header", True).csv(target).count())
+    except Exception as error:  # Spark wraps executor errors in Java exceptions
+        text = str(error)
+        if "strict mode:" in text:
+            raise DataError(text[text.index("strict mode:") :].splitlines()[0]) from None
+        raise
+    return rows
