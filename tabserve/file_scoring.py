@@ -76,8 +76,9 @@ def validate_chunk(
     features = pd.DataFrame(index=frame.index)
     for spec in schema.features:
         column = frame[spec.name]
-        if spec.kind != NUMERIC:
-            features[spec.name] = column.map(as_category)
+        if spec.kind != NUMERIC:  # markers apply to every input format, not only CSV
+            text = column.map(lambda v: v.strip() if isinstance(v, str) else v)
+            features[spec.name] = text.mask(text.isin(markers)).map(as_category)
             continue
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             values = column.astype(float)

@@ -1,0 +1,154 @@
+"""The stream worker against the local Redis server, each test on its own stream names."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tabserve.model_store import StoredModel
+from tests.servers import REPO
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def streams(tmp_path: Path) -> Iterator[dict[str, str]]:
+    prefix = f"test:{uuid.uuid4().hex[:8]}"
+    names = {"input": f"{prefix}:in", "output": f"{prefix}:out", "dead": f"{prefix}:dead"}
+    yield names
+    redis.Redis.from_url(REDIS_URL).delete(*names.values())
+
+
+def config(tmp_path: Path, streams: dict[str, str], batch_size: int = 64, claim_idle_ms: int = 30000) -> Path:
+    path = tmp_path / f"stream-{batch_size}-{claim_idle_ms}.yaml"
+    path.write_text(
+        f"streaming:\n  redis_url: {REDIS_URL}\n  input_stream: {streams['input']}\n"
+        f"  output_stream: {streams['output']}\n  dead_letter_stream: {streams['dead']}\n"
+        f"  group: g\n  batch_size: {batch_size}\n  block_ms: 200\n  claim_idle_ms: {claim_idle_ms}\n"
+        f"monitoring:\n  spool_dir: {tmp_path}/spool\n"
+    )
+    return path
+
+
+def start_worker(cfg: Path, env: dict[str, str], name: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tabserve", "--config", str(cfg), "stream", "--consumer", name],
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def push(client: redis.Redis, stream: str, records: list[dict[str, Any]]) -> list[str]:
+    pipe = client.pipeline(transaction=False)
+    for record in records:
+        pipe.xadd(stream, {"record": json.dumps(record)})
+    return [item.decode() for item in pipe.execute()]
+
+
+def outputs(client: redis.Redis, stream: str) -> list[dict[str, str]]:
+    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in client.xrange(stream)]
+
+
+def wait_until(check: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def records_of(model: StoredModel, count: int) -> list[dict[str, Any]]:
+    frame = model.load_reference()[model.schema.names]
+    rows = [{str(k): float(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [rows[i % len(rows)] for i in range(count)]
+
+
+def test_every_input_gets_exactly_one_result_and_is_logged(
+    default_model: StoredModel, streams: dict[str, str], tmp_path: Path, service_env: dict[str, str]
+) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    ids = push(client, streams["input"], records_of(default_model, 500))
+    env = {"TABSERVE_DATABASE_URL": service_env["TABSERVE_DATABASE_URL"]}
+    worker = start_worker(config(tmp_path, streams), env, "w1", tmp_path / "w1.log")
+    try:
+        wait_until(lambda: client.xlen(streams["output"]) >= 500)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0, (tmp_path / "w1.log").read_text()[-2000:]
+    results = outputs(client, streams["output"])
+    assert sorted(r["input_id"] for r in results) == sorted(ids)
+    assert len({r["request_id"] for r in results}) == 500
+    assert {json.loads(r["prediction"]) for r in results} <= {"benign", "malignant"}
+    assert client.xpending(streams["input"], "g")["pending"] == 0
+    from tests.postgres import count_rows
+
+    quoted = ",".join(f"'{r['request_id']}'" for r in results[:50])
+    assert count_rows(service_env["TABSERVE_DATABASE_URL"], f"request_id IN ({quoted})") == 50
+
+
+def test_a_killed_consumer_loses_nothing(
+    default_model: StoredModel, streams: dict[str, str], tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    ids = push(client, streams["input"], records_of(default_model, 4000))
+    cfg = config(tmp_path, streams, batch_size=8, claim_idle_ms=1000)
+    env = {"TABSERVE_DATABASE_URL": f"sqlite:///{tmp_path}/log.db"}
+    first = start_worker(cfg, env, "doomed", tmp_path / "a.log")
+    wait_until(lambda: client.xlen(streams["output"]) >= 200)
+    first.send_signal(signal.SIGKILL)  # mid-stream, possibly between publish and ack
+    first.wait()
+    assert client.xlen(streams["output"]) < 4000, "the first worker finished before it was killed"
+    second = start_worker(cfg, env, "rescuer", tmp_path / "b.log")
+    try:
+        wait_until(
+            lambda: len({r["input_id"] for r in outputs(client, streams["output"])}) >= 4000, timeout=120
+        )
+        wait_until(lambda: client.xpending(streams["input"], "g")["pending"] == 0)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
+    results = outputs(client, streams["output"])
+    assert {r["input_id"] for r in results} == set(ids)  # no message lost
+    by_input: dict[str, set[str]] = {}
+    for result in results:
+        by_input.setdefault(result["input_id"], set()).add(result["request_id"])
+    assert all(len(request_ids) == 1 for request_ids in by_input.values())  # duplicates share the id
+
+
+def test_malformed_messages_go_to_the_dead_letter_stream(
+    default_model: StoredModel, streams: dict[str, str], tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    good = push(client, streams["input"], records_of(default_model, 3))
+    client.xadd(streams["input"], {"record": "{broken"})
+    client.xadd(
+        streams["input"], {"record": json.dumps({**records_of(default_model, 1)[0], "mean radius": "x"})}
+    )
+    client.xadd(streams["input"], {"other": "field"})
+    env = {"TABSERVE_DATABASE_URL": f"sqlite:///{tmp_path}/log.db"}
+    worker = start_worker(config(tmp_path, streams), env, "w", tmp_path / "w.log")
+    try:
+        wait_until(lambda: client.xlen(streams["dead"]) >= 3 and client.xlen(streams["output"]) >= 3)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    reasons = [fields["reason"] for fields in outputs(client, streams["dead"])]
+    assert "Invalid JSON" in reasons[0] and "mean radius: Input should be a valid number" in reasons[1]
+    assert reasons[2] == "no 'record' field"
+    assert sorted(r["input_id"] for r in outputs(client, streams["output"])) == sorted(good)
+    assert client.xpending(streams["input"], "g")["pending"] == 0
