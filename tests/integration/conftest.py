@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tabserve.model_store import StoredModel, get_model
+from tabserve.prediction_store import create_schema, make_engine
 from tests.factories import mixed_frame, write_csv
 from tests.postgres import temporary_database
 from tests.servers import REPO, bentoml_server
@@ -55,6 +56,9 @@ def test_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     with temporary_database() as url:
+        engine = make_engine(url)
+        create_schema(engine)  # so row counts work before the first prediction
+        engine.dispose()
         yield url
 
 
