@@ -55,9 +55,12 @@ class Predictor:
         labels = np.asarray(self.classes, dtype=object)
         return labels[proba.argmax(axis=1)], proba
 
-    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Raw feature frame (any extra columns ignored) -> prediction and probability columns."""
-        prediction, proba = self._score(coerce_frame(frame, self.schema))
+    def predict_frame(self, frame: pd.DataFrame, prepared: bool = False) -> pd.DataFrame:
+        """Raw feature frame (any extra columns ignored) -> prediction and probability columns.
+
+        `prepared`: the frame already holds exactly the schema's columns, coerced (file scoring).
+        """
+        prediction, proba = self._score(frame if prepared else coerce_frame(frame, self.schema))
         out = pd.DataFrame({PREDICTION_COLUMN: prediction}, index=frame.index)
         if proba is not None:
             for index, column in enumerate(self.output_columns[1:]):
