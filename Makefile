@@ -12,7 +12,7 @@ BENTOML := $(VENV)/bin/bentoml
 # The model store lives outside the repository: inside the build context it makes `bentoml build` recurse.
 export BENTOML_HOME ?= $(HOME)/bentoml
 
-.PHONY: help env services serve train drift bench-monitoring test test-unit test-integration lint format bench requirements build
+.PHONY: help env services docker-engine image bench-batch bench-stream serve train drift bench-monitoring test test-unit test-integration lint format bench requirements build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -43,7 +43,7 @@ format: env ## apply ruff's formatting and fixes
 services: ## start local PostgreSQL and Redis if they are down
 	scripts/start-services.sh
 
-test: lint services ## lint, type-check, start the servers, then every test (unit + integration)
+test: lint services docker-engine ## lint, type-check, start the servers and Docker, then every test
 	$(PY) -m pytest
 
 test-unit: env ## fast tests, no servers
@@ -63,6 +63,18 @@ drift: env ## drift and quality check of the served model (python -m monitor)
 
 bench-monitoring: env ## drift job over 1,000,000 logged rows: time and peak memory
 	$(PY) bench/monitoring.py
+
+bench-batch: env ## file scoring vs a naive pandas script; memory from 100k to 5M rows
+	$(PY) bench/batch_scoring.py
+
+bench-stream: env services ## stream worker throughput: micro-batches vs one message at a time
+	$(PY) bench/streaming.py
+
+docker-engine: ## install (if missing) and start the Docker engine
+	scripts/docker-engine.sh
+
+image: env ## build the Bento and its image (BASE_IMAGE=..., TAG=...)
+	PY=$(PY) BENTOML=$(BENTOML) scripts/build-image.sh
 
 build: env ## build the Bento (model + serving code only)
 	$(PY) -m train --if-missing

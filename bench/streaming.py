@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -26,7 +27,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def run(work: Path, records: list[str], batch_size: int, messages: int) -> float:
-    client = redis.Redis.from_url(REDIS_URL)
+    client: Any = redis.Redis.from_url(REDIS_URL)
     prefix = f"bench:{uuid.uuid4().hex[:8]}"
     source, sink = f"{prefix}:in", f"{prefix}:out"
     pipe = client.pipeline(transaction=False)

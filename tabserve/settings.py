@@ -137,6 +137,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TABSERVE_MODEL": ("serving", "model"),
     "TABSERVE_DATABASE_URL": ("monitoring", "database_url"),
     "TABSERVE_REDIS_URL": ("streaming", "redis_url"),
+    "TABSERVE_DRIFT_SHARE": ("monitoring", "drift_share"),
+    "TABSERVE_QUALITY_DROP": ("monitoring", "quality_drop"),
+    "TABSERVE_MIN_SAMPLES": ("monitoring", "min_samples"),
 }
 
 

@@ -52,14 +52,14 @@ def start_worker(cfg: Path, env: dict[str, str], name: str, log: Path) -> subpro
         )
 
 
-def push(client: redis.Redis, stream: str, records: list[dict[str, Any]]) -> list[str]:
+def push(client: Any, stream: str, records: list[dict[str, Any]]) -> list[str]:
     pipe = client.pipeline(transaction=False)
     for record in records:
         pipe.xadd(stream, {"record": json.dumps(record)})
     return [item.decode() for item in pipe.execute()]
 
 
-def outputs(client: redis.Redis, stream: str) -> list[dict[str, str]]:
+def outputs(client: Any, stream: str) -> list[dict[str, str]]:
     return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in client.xrange(stream)]
 
 
@@ -81,7 +81,7 @@ def records_of(model: StoredModel, count: int) -> list[dict[str, Any]]:
 def test_every_input_gets_exactly_one_result_and_is_logged(
     default_model: StoredModel, streams: dict[str, str], tmp_path: Path, service_env: dict[str, str]
 ) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
+    client: Any = redis.Redis.from_url(REDIS_URL)
     ids = push(client, streams["input"], records_of(default_model, 500))
     env = {"TABSERVE_DATABASE_URL": service_env["TABSERVE_DATABASE_URL"]}
     worker = start_worker(config(tmp_path, streams), env, "w1", tmp_path / "w1.log")
@@ -104,7 +104,7 @@ def test_every_input_gets_exactly_one_result_and_is_logged(
 def test_a_killed_consumer_loses_nothing(
     default_model: StoredModel, streams: dict[str, str], tmp_path: Path
 ) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
+    client: Any = redis.Redis.from_url(REDIS_URL)
     ids = push(client, streams["input"], records_of(default_model, 4000))
     cfg = config(tmp_path, streams, batch_size=8, claim_idle_ms=1000)
     env = {"TABSERVE_DATABASE_URL": f"sqlite:///{tmp_path}/log.db"}
@@ -133,7 +133,7 @@ def test_a_killed_consumer_loses_nothing(
 def test_malformed_messages_go_to_the_dead_letter_stream(
     default_model: StoredModel, streams: dict[str, str], tmp_path: Path
 ) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
+    client: Any = redis.Redis.from_url(REDIS_URL)
     good = push(client, streams["input"], records_of(default_model, 3))
     client.xadd(streams["input"], {"record": "{broken"})
     client.xadd(

@@ -35,3 +35,19 @@ def test_environment_overrides_the_served_tag() -> None:
 def test_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="not found"):
         load_settings(tmp_path / "absent.yaml", environ={})
+
+
+def test_environment_overrides_thresholds_and_urls() -> None:
+    environ = {
+        "TABSERVE_DRIFT_SHARE": "0.3",
+        "TABSERVE_DATABASE_URL": "sqlite:///x.db",
+        "TABSERVE_MIN_SAMPLES": "9",
+    }
+    settings = load_settings(DEFAULT_CONFIG_PATH, environ=environ)
+    assert settings.monitoring.drift_share == 0.3 and settings.monitoring.min_samples == 9
+    assert settings.monitoring.url == "sqlite:///x.db"
+
+
+def test_a_bad_environment_value_is_named() -> None:
+    with pytest.raises(ConfigurationError, match=r"monitoring\.drift_share"):
+        load_settings(DEFAULT_CONFIG_PATH, environ={"TABSERVE_DRIFT_SHARE": "lots"})
