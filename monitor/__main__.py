@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from tabserve.bento_env import use_bento_model_store
+
+use_bento_model_store()  # before anything imports bentoml
+
+# ruff: noqa: E402
+
 import argparse
 import logging
 import re
