@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,3 +27,20 @@ def mixed_frame(rows: int = 400, seed: int = 0) -> pd.DataFrame:
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     frame.to_csv(path, index=False)
     return path
+
+
+def prediction_rows(prefix: str, start: int, count: int) -> list[dict[str, Any]]:
+    """Rows as the service hands them to the prediction log."""
+    now = datetime.now(UTC)
+    return [
+        {
+            "request_id": f"{prefix}{i}",
+            "ts": now,
+            "model": "m:1",
+            "variant": "default",
+            "features": {"x": float(i)},
+            "prediction": "a",
+            "probabilities": {"a": 1.0},
+        }
+        for i in range(start, start + count)
+    ]

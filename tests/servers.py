@@ -49,12 +49,24 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
     return process.returncode
 
 
+def private_home(log_dir: Path, port: int) -> str:
+    """A BENTOML_HOME of the server's own that shares the models of the test run's store.
+
+    A starting server deletes $BENTOML_HOME/task_result.db and resets the Prometheus
+    directory there: two servers sharing one home clobber each other.
+    """
+    home = log_dir / f"home-{port}"
+    home.mkdir()
+    (home / "models").symlink_to(Path(os.environ["BENTOML_HOME"]) / "models", target_is_directory=True)
+    return str(home)
+
+
 @contextlib.contextmanager
 def bentoml_server(log_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     """`bentoml serve service:TabularModel` in a subprocess; yields its base URL."""
     port = free_port()
     log = log_dir / f"bentoml-{port}.log"
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, "BENTOML_HOME": private_home(log_dir, port), **(env or {})}
     with log.open("wb") as out:
         process = subprocess.Popen(
             [BENTOML, "serve", "service:TabularModel", "--host", "127.0.0.1", "--port", str(port)],

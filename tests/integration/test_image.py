@@ -31,6 +31,11 @@ def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.C
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout)
 
 
+def run_detached(name: str, image: str, *args: str, options: tuple[str, ...] = ()) -> None:
+    """`docker run -d` on the host network (there is no bridge network here)."""
+    docker("run", "-d", "--name", name, "--network", "host", *options, image, *args)
+
+
 @pytest.fixture(scope="module")
 def image(default_model: StoredModel) -> Iterator[str]:
     engine = subprocess.run([str(REPO / "scripts" / "docker-engine.sh")], capture_output=True, text=True)
@@ -56,21 +61,15 @@ def image(default_model: StoredModel) -> Iterator[str]:
 def container(image: str, pg_url: str) -> Iterator[tuple[str, str]]:
     port = free_port()
     name = f"tabserve-test-{uuid.uuid4().hex[:8]}"
-    docker(
-        "run",
-        "-d",
-        "--name",
+    run_detached(
         name,
-        "--network",
-        "host",
-        "-e",
-        f"TABSERVE_DATABASE_URL={pg_url}",
         image,
         "serve",
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
+        options=("-e", f"TABSERVE_DATABASE_URL={pg_url}"),
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -158,22 +157,14 @@ def test_the_stream_worker_runs_from_the_same_image(
     for row in records(default_model, 5):
         client.xadd(f"{prefix}:in", {"record": json.dumps(row)})
     name = f"tabserve-stream-{uuid.uuid4().hex[:8]}"
-    docker(
-        "run",
-        "-d",
-        "--name",
+    run_detached(
         name,
-        "--network",
-        "host",
-        "-v",
-        f"{config}:/etc/tabserve.yaml:ro",
-        "-e",
-        "TABSERVE_CONFIG=/etc/tabserve.yaml",
         image,
         "python",
         "-m",
         "tabserve",
         "stream",
+        options=("-v", f"{config}:/etc/tabserve.yaml:ro", "-e", "TABSERVE_CONFIG=/etc/tabserve.yaml"),
     )
     try:
         deadline = time.monotonic() + 90

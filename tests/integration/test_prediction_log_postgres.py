@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tabserve.prediction_logger import PredictionLogger
+from tests.factories import prediction_rows
 from tests.postgres import ThrowawayCluster, count_rows
 from tests.servers import free_port
 
@@ -24,37 +24,25 @@ def cluster() -> Iterator[ThrowawayCluster]:
         cluster.remove()
 
 
-def rows(start: int, count: int) -> list[dict]:
-    now = datetime.now(UTC)
-    return [
-        {
-            "request_id": f"pg{i}",
-            "ts": now,
-            "model": "m:1",
-            "variant": "default",
-            "features": {"x": float(i)},
-            "prediction": "a",
-            "probabilities": None,
-        }
-        for i in range(start, start + count)
-    ]
-
-
 def test_rows_survive_a_database_outage(cluster: ThrowawayCluster, tmp_path: Path) -> None:
     logger = PredictionLogger(cluster.url, tmp_path / "spool", flush_interval_s=0.05)
-    logger.log(rows(0, 100))
+    logger.log(prediction_rows("pg", 0, 100))
     assert logger.flush() and count_rows(cluster.url) == 100
 
     cluster.stop()
     for start in range(100, 300, 20):
-        logger.log(rows(start, 20))  # predictions keep being answered while the database is down
+        logger.log(
+            prediction_rows("pg", start, 20)
+        )  # predictions keep being answered while the database is down
     assert logger.flush(timeout_s=60)
     assert logger.spooled_files(), "rows written while the database was down must be on disk"
 
     cluster.start()
     deadline = time.monotonic() + 60
     while logger.spooled_files() and time.monotonic() < deadline:
-        logger.log(rows(300, 1))  # traffic after the outage triggers the replay once back-off ends
+        logger.log(
+            prediction_rows("pg", 300, 1)
+        )  # traffic after the outage triggers the replay once back-off ends
         time.sleep(0.5)
     logger.close()
     assert logger.spooled_files() == []
