@@ -16,7 +16,13 @@ from tqdm import tqdm
 
 from tabserve.drift import VERDICT_DRIFT, VERDICT_NOT_ENOUGH, DriftResult, compare
 from tabserve.model_store import get_model
-from tabserve.prediction_store import create_schema, load_window, make_engine, save_run
+from tabserve.prediction_store import (
+    create_schema,
+    load_window,
+    make_engine,
+    prepare_local_database,
+    save_run,
+)
 from tabserve.settings import MonitoringSettings
 
 logger = logging.getLogger(__name__)
@@ -53,6 +59,7 @@ def run_job(tag: str, window: Window, settings: MonitoringSettings, progress: bo
     steps = tqdm(total=5, desc="monitor", disable=not progress, leave=False)
     stored = get_model(tag)
     classifier = stored.metadata["task"] == "classification"
+    prepare_local_database(settings)
     engine = make_engine(settings.url)
     create_schema(engine)
     steps.set_postfix_str("reading window")

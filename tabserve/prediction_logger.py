@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from tabserve.prediction_store import create_schema, insert_predictions, make_engine
+from tabserve.prediction_store import create_schema, insert_predictions, make_engine, prepare_local_database
 from tabserve.settings import MonitoringSettings
 
 logger = logging.getLogger(__name__)
@@ -219,6 +219,7 @@ def open_prediction_logger(settings: MonitoringSettings) -> PredictionLogger | N
     """The configured logger, or None when `monitoring.log_predictions` is off."""
     if not settings.log_predictions:
         return None
+    prepare_local_database(settings)
     return PredictionLogger(
         settings.url,
         Path(settings.spool_dir),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -29,6 +30,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+
+from tabserve.settings import MonitoringSettings
 
 metadata = MetaData()
 ID_TYPE = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER keys only
@@ -85,6 +88,12 @@ def make_engine(url: str) -> Engine:
         connect_args={"connect_timeout": 5},
         **json_options,
     )
+
+
+def prepare_local_database(settings: MonitoringSettings) -> None:
+    """The default SQLite file's folder is ours to create (a configured URL is not)."""
+    if settings.database_url is None:
+        Path(settings.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def create_schema(engine: Engine) -> None:
