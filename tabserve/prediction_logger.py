@@ -63,12 +63,14 @@ class PredictionLogger:
         max_queued_batches: int = 10_000,
         batch_rows: int = 1_000,
         flush_interval_s: float = 0.2,
+        min_backoff_s: float = 0.5,
     ) -> None:
         self.engine = make_engine(database_url)
         self.spool_dir = spool_dir
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.batch_rows = batch_rows
         self.flush_interval_s = flush_interval_s
+        self.min_backoff_s = min_backoff_s
         self._queue: queue.Queue[list[dict[str, Any]]] = queue.Queue(maxsize=max_queued_batches)
         self._spool_lock = threading.Lock()
         self._stop = threading.Event()
@@ -172,7 +174,7 @@ class PredictionLogger:
         if ok:
             self._backoff_s, self._retry_at = 0.0, 0.0
             return
-        self._backoff_s = min(MAX_BACKOFF_S, max(0.5, self._backoff_s * 2))
+        self._backoff_s = min(MAX_BACKOFF_S, max(self.min_backoff_s, self._backoff_s * 2))
         self._retry_at = time.monotonic() + self._backoff_s
         logger.warning(
             "prediction log database unreachable (%s); spooling, retry in %.1fs", error, self._backoff_s

@@ -1,5 +1,6 @@
 """The prediction logger against a real SQLite file, including a database that is not there."""
 
+import time
 from pathlib import Path
 
 import sqlalchemy
@@ -25,12 +26,12 @@ def test_rows_are_written_in_the_background(tmp_path: Path) -> None:
 
 def test_unreachable_database_spools_then_replays_without_duplicates(tmp_path: Path) -> None:
     database = tmp_path / "missing-dir" / "p.db"  # SQLite cannot open a file in a missing directory
-    logger = PredictionLogger(f"sqlite:///{database}", tmp_path / "spool")
+    logger = PredictionLogger(f"sqlite:///{database}", tmp_path / "spool", min_backoff_s=0.01)
     logger.log(prediction_rows("r", 0, 30))
     logger.log(prediction_rows("r", 0, 30))  # the same rows again: replay must not duplicate them
     assert logger.flush() and logger.spooled_files()
     database.parent.mkdir()
-    logger._retry_at = 0.0  # skip the back-off wait
+    time.sleep(0.05)  # past the back-off
     logger.log(prediction_rows("r", 30, 5))
     assert logger.flush()
     logger.close()
