@@ -53,7 +53,7 @@ test-integration: env services ## tests against the real service and servers
 	$(PY) -m pytest -m integration
 
 requirements: $(UV) ## re-export requirements/serving.txt (the image's packages) from uv.lock
-	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-editable -o requirements/serving.txt
+	$(UV) export --frozen --no-dev --extra kafka --no-hashes --no-emit-project --no-editable -o requirements/serving.txt
 
 bench: env ## serving benchmark: BentoML vs a plain FastAPI app (needs wrk)
 	$(PY) bench/serving.py

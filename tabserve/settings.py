@@ -6,11 +6,12 @@ Environment variables override deployment-specific values only (see `ENV_OVERRID
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tabserve.errors import ConfigurationError
 
@@ -106,8 +107,13 @@ class MonitoringSettings(_Frozen):
         return self.database_url or f"sqlite:///{self.sqlite_path}"
 
 
+KAFKA_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
 class StreamingSettings(_Frozen):
+    transport: Literal["redis", "kafka"] = "redis"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
     input_stream: str = "tabserve:input"
     output_stream: str = "tabserve:output"
     dead_letter_stream: str = "tabserve:dead-letter"
@@ -117,6 +123,14 @@ class StreamingSettings(_Frozen):
     block_ms: int = Field(default=1000, ge=1, description="Idle wait for new messages.")
     claim_idle_ms: int = Field(default=30_000, ge=1, description="Reclaim messages pending this long.")
     output_maxlen: int | None = Field(default=None, ge=1, description="Trim the output stream (approx).")
+
+    @model_validator(mode="after")
+    def _kafka_topic_names(self) -> StreamingSettings:
+        if self.transport == "kafka":
+            for name in ("input_stream", "output_stream", "dead_letter_stream", "group"):
+                if not KAFKA_TOPIC.match(getattr(self, name)):
+                    raise ValueError(f"{name} {getattr(self, name)!r} is not a Kafka name ([A-Za-z0-9._-])")
+        return self
 
 
 class Settings(_Frozen):
@@ -137,6 +151,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TABSERVE_MODEL": ("serving", "model"),
     "TABSERVE_DATABASE_URL": ("monitoring", "database_url"),
     "TABSERVE_REDIS_URL": ("streaming", "redis_url"),
+    "TABSERVE_STREAM_TRANSPORT": ("streaming", "transport"),
+    "TABSERVE_KAFKA_BOOTSTRAP_SERVERS": ("streaming", "kafka_bootstrap_servers"),
     "TABSERVE_DRIFT_SHARE": ("monitoring", "drift_share"),
     "TABSERVE_QUALITY_DROP": ("monitoring", "quality_drop"),
     "TABSERVE_MIN_SAMPLES": ("monitoring", "min_samples"),

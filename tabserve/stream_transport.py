@@ -13,6 +13,10 @@ import redis
 from tabserve.settings import StreamingSettings
 
 
+class TransportUnavailableError(Exception):
+    """The broker cannot be reached right now; the worker retries with back-off."""
+
+
 @dataclass(frozen=True)
 class Message:
     id: str

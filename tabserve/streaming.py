@@ -26,8 +26,13 @@ from tabserve.api_models import example_record, record_model
 from tabserve.model_store import get_model
 from tabserve.prediction_logger import open_prediction_logger
 from tabserve.serving import Scorer
-from tabserve.settings import Settings
-from tabserve.stream_transport import Message, RedisStreamTransport, StreamTransport
+from tabserve.settings import Settings, StreamingSettings
+from tabserve.stream_transport import (
+    Message,
+    RedisStreamTransport,
+    StreamTransport,
+    TransportUnavailableError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,13 +80,13 @@ class StreamWorker:
         self.processed = 0
 
     def process(self, messages: list[Message]) -> None:
-        records, ids, request_ids = [], [], []
+        records, ids, request_ids, parked = [], [], [], []
         for message in messages:
             try:
                 records.append(parse(message, self.record_type))
             except ValueError as error:  # never blocks the stream: parked with its reason
                 self.transport.dead_letter(message, str(error))
-                self.transport.ack([message.id])
+                parked.append(message.id)
                 continue
             ids.append(message.id)
             request_ids.append(request_id_for(self.input_stream, message))
@@ -99,7 +104,9 @@ class StreamWorker:
                     for input_id, result in zip(ids, results, strict=True)
                 ]
             )
-            self.transport.ack(ids)  # only after the results are written
+        # Only after every result is written (Kafka commits are cumulative: acknowledging a
+        # parked message early could commit past results not yet published).
+        self.transport.ack([*ids, *parked])
         self.processed += len(messages)
 
     def next_batch(self) -> list[Message]:
@@ -129,10 +136,18 @@ class StreamWorker:
                 elif on_idle is not None:
                     on_idle()
                 backoff = 0.0
-            except (redis.ConnectionError, redis.TimeoutError) as error:
+            except (redis.ConnectionError, redis.TimeoutError, TransportUnavailableError) as error:
                 backoff = min(MAX_BACKOFF_S, max(0.5, backoff * 2))
                 logger.warning("Redis unreachable (%s); retrying in %.1fs", error, backoff)
                 self.stop.wait(backoff)
+
+
+def open_transport(settings: StreamingSettings, consumer: str) -> StreamTransport:
+    if settings.transport == "kafka":
+        from tabserve.kafka_transport import KafkaTransport
+
+        return KafkaTransport(settings, consumer)
+    return RedisStreamTransport(settings, consumer)
 
 
 def run_worker(settings: Settings, tag: str, consumer: str | None) -> None:
@@ -142,7 +157,7 @@ def run_worker(settings: Settings, tag: str, consumer: str | None) -> None:
     name = consumer or f"{socket.gethostname()}-{os.getpid()}"
     prediction_logger = open_prediction_logger(settings.monitoring)
     worker = StreamWorker(
-        RedisStreamTransport(stream, name),
+        open_transport(stream, name),
         Scorer(stored, settings.serving, prediction_logger),
         record_model(stored.schema, example_record(stored.schema, stored.load_reference())),
         stream.input_stream,

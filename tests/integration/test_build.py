@@ -26,7 +26,17 @@ def test_bento_contains_only_what_serving_needs(default_model: StoredModel) -> N
 def test_image_requirements_match_the_lock_file() -> None:
     uv = Path(sys.executable).parent.parent.parent / ".tools" / "bin" / "uv"
     exported = subprocess.run(
-        [str(uv), "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", "--no-editable"],
+        [
+            str(uv),
+            "export",
+            "--frozen",
+            "--no-dev",
+            "--extra",
+            "kafka",
+            "--no-hashes",
+            "--no-emit-project",
+            "--no-editable",
+        ],
         cwd=REPO,
         check=True,
         capture_output=True,

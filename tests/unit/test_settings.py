@@ -51,3 +51,10 @@ def test_environment_overrides_thresholds_and_urls() -> None:
 def test_a_bad_environment_value_is_named() -> None:
     with pytest.raises(ConfigurationError, match=r"monitoring\.drift_share"):
         load_settings(DEFAULT_CONFIG_PATH, environ={"TABSERVE_DRIFT_SHARE": "lots"})
+
+
+def test_kafka_needs_kafka_legal_names(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("streaming:\n  transport: kafka\n")  # default names hold ':'
+    with pytest.raises(ConfigurationError, match=r"input_stream 'tabserve:input' is not a Kafka name"):
+        load_settings(config, environ={})

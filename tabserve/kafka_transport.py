@@ -1,0 +1,125 @@
+"""Kafka transport for the stream worker (confluent-kafka, the `kafka` extra).
+
+Mapping of the worker's operations:
+- read: consume from the input topic in the consumer group (offsets committed by us only);
+- reclaim: nothing to do: Kafka reassigns a dead consumer's partitions, and uncommitted
+  offsets are delivered again to their new owner;
+- publish / dead_letter: produce to the output / dead-letter topics and wait for delivery;
+- ack: commit, per partition, the offset after the highest acknowledged message.
+
+Message value: a JSON object with "record" (an object, or its JSON text) and optionally
+"request_id". Anything else is dead-lettered with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tabserve.settings import StreamingSettings
+from tabserve.stream_transport import Message, TransportUnavailableError
+
+DELIVERY_TIMEOUT_S = 30.0
+
+
+def _fields(value: bytes | None) -> dict[str, str]:
+    """The message value as the worker's fields: {"record": JSON text, "request_id": ...}."""
+    text = (value or b"").decode("utf-8", errors="replace")
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError:
+        return {"record": text}  # parse() reports the invalid JSON
+    if not isinstance(body, dict):
+        return {"record": text}  # parse() reports that it is not an object
+    if "record" not in body:
+        return {}  # parse() reports the missing field
+    record = body["record"]
+    fields = {"record": record if isinstance(record, str) else json.dumps(record)}
+    if body.get("request_id"):
+        fields["request_id"] = str(body["request_id"])
+    return fields
+
+
+class KafkaTransport:
+    def __init__(self, settings: StreamingSettings, consumer: str) -> None:
+        from confluent_kafka import Consumer, Producer
+
+        self.settings = settings
+        common = {"bootstrap.servers": settings.kafka_bootstrap_servers}
+        self.consumer = Consumer(
+            {
+                **common,
+                "group.id": settings.group,
+                "client.id": consumer,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        self.producer = Producer({**common, "enable.idempotence": True})
+        self.consumer.subscribe([settings.input_stream])
+        self._partitions: dict[str, tuple[int, int]] = {}  # message id -> (partition, offset)
+
+    def ensure_group(self) -> None:
+        """Kafka creates the group on first join."""
+
+    def read(self, count: int, block_ms: int) -> list[Message]:
+        messages = []
+        for item in self.consumer.consume(num_messages=count, timeout=block_ms / 1000):
+            error = item.error()
+            if error is not None:
+                if error.retriable() or error.code() < 0:  # transport-level: retry later
+                    raise TransportUnavailableError(str(error))
+                continue
+            partition, offset = item.partition(), item.offset()
+            assert partition is not None and offset is not None  # set on every consumed message
+            message_id = f"{partition}-{offset}"
+            self._partitions[message_id] = (partition, offset)
+            messages.append(Message(message_id, _fields(item.value())))
+        return messages
+
+    def reclaim(self, min_idle_ms: int, count: int) -> list[Message]:
+        return []
+
+    def _produce(self, topic: str, values: Sequence[Mapping[str, str]], key_field: str) -> None:
+        failures: list[Any] = []
+
+        def delivered(error: Any, _message: Any) -> None:
+            if error is not None:
+                failures.append(error)
+
+        for value in values:
+            self.producer.produce(
+                topic,
+                json.dumps(dict(value)).encode(),
+                key=value.get(key_field, "").encode(),
+                on_delivery=delivered,
+            )
+        remaining = self.producer.flush(DELIVERY_TIMEOUT_S)
+        if failures or remaining:
+            raise TransportUnavailableError(
+                f"{len(failures) + remaining} message(s) not delivered to {topic}"
+            )
+
+    def publish(self, results: Sequence[Mapping[str, str]]) -> None:
+        self._produce(self.settings.output_stream, results, "request_id")
+
+    def dead_letter(self, message: Message, reason: str) -> None:
+        self._produce(
+            self.settings.dead_letter_stream,
+            [{"input_id": message.id, "reason": reason, **message.fields}],
+            "input_id",
+        )
+
+    def ack(self, ids: Sequence[str]) -> None:
+        from confluent_kafka import TopicPartition
+
+        highest: dict[int, int] = {}
+        for message_id in ids:
+            partition, offset = self._partitions.pop(message_id)
+            highest[partition] = max(offset, highest.get(partition, -1))
+        if highest:
+            self.consumer.commit(
+                offsets=[TopicPartition(self.settings.input_stream, p, o + 1) for p, o in highest.items()],
+                asynchronous=False,
+            )
