@@ -12,7 +12,7 @@ BENTOML := $(VENV)/bin/bentoml
 # The model store lives outside the repository: inside the build context it makes `bentoml build` recurse.
 export BENTOML_HOME ?= $(HOME)/bentoml
 
-.PHONY: help env services docker-engine image bench-batch bench-stream serve train drift bench-monitoring test test-unit test-integration lint format bench requirements build
+.PHONY: help env bench-tools services docker-engine image bench-batch bench-stream serve train drift bench-monitoring test test-unit test-integration lint format bench requirements build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -55,7 +55,11 @@ test-integration: env services ## tests against the real service and servers
 requirements: $(UV) ## re-export requirements/serving.txt (the image's packages) from uv.lock
 	$(UV) export --frozen --no-dev --extra kafka --no-hashes --no-emit-project --no-editable -o requirements/serving.txt
 
-bench: env ## serving benchmark: BentoML vs a plain FastAPI app (needs wrk)
+bench-tools: ## install the load generator and GNU time if missing (Debian packages)
+	@command -v wrk >/dev/null && test -x /usr/bin/time || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk time >/dev/null)
+
+bench: env bench-tools ## serving benchmark: BentoML vs a plain FastAPI app (wrk)
 	$(PY) bench/serving.py
 
 drift: env ## drift and quality check of the served model (python -m monitor)
@@ -64,7 +68,7 @@ drift: env ## drift and quality check of the served model (python -m monitor)
 bench-monitoring: env ## drift job over 1,000,000 logged rows: time and peak memory
 	$(PY) bench/monitoring.py
 
-bench-batch: env ## file scoring vs a naive pandas script; memory from 100k to 5M rows
+bench-batch: env bench-tools ## file scoring vs a naive pandas script; memory from 100k to 5M rows
 	$(PY) bench/batch_scoring.py
 
 bench-stream: env services ## stream worker throughput: micro-batches vs one message at a time

@@ -1,5 +1,6 @@
 """The BentoML service: thin. Scoring lives in `tabserve`; this file declares the HTTP surface."""
 
+import functools
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,16 +41,13 @@ class TabularModel:
     def __init__(self) -> None:
         metrics = service_metrics()
         self.prediction_logger = open_prediction_logger(SETTINGS.monitoring)
-        self.scorer = Scorer(
-            get_model(str(self.model_ref.tag)), SETTINGS.serving, self.prediction_logger, metrics
-        )
-        self.engine = make_engine(SETTINGS.monitoring.url)
+        # STORED is the model_ref's model: the tag was resolved once, at import.
+        self.scorer = Scorer(STORED, SETTINGS.serving, self.prediction_logger, metrics)
+        logger_engine = self.prediction_logger.engine if self.prediction_logger else None
+        self.engine = logger_engine or make_engine(SETTINGS.monitoring.url)
         self.refresher = DriftMetricsRefresher(self.engine, metrics, SETTINGS.monitoring.metrics_refresh_s)
         self.progress = ProgressStore(Path(SETTINGS.serving.task_dir))
         tune_gc(SETTINGS.serving.gc_threshold)
-
-    def __is_ready__(self) -> bool:
-        return self.scorer is not None
 
     @bentoml.on_shutdown
     def close(self) -> None:
@@ -133,6 +131,7 @@ class TabularModel:
             return {"error": str(error)}
         return {"stored": count}
 
+    @functools.lru_cache(maxsize=64)  # noqa: B019 (one service instance per worker)
     def _classes_of(self, tag: str) -> tuple[Any, ...] | None:
         model = self.scorer.stored if tag == self.scorer.tag else get_model(tag)
         classes = model.metadata.get("classes")

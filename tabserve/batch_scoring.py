@@ -52,9 +52,6 @@ def score_local(
             chunk_rows=chunk_rows,
             on_chunk=lambda frame, _out, _report: bar.update(len(frame)),
         )
-        total.rows += report.rows
-        total.scored += report.scored
-        total.add_errors(report.errors)
-        total.bad_rows += report.bad_rows - len(report.errors)
+        total.merge(report)
     bar.close()
     return total

@@ -58,9 +58,10 @@ def load_dataset(source: str) -> pd.DataFrame:
     return read_table(Path(source))
 
 
-def _clean_text_column(column: pd.Series, markers: frozenset[str]) -> pd.Series:
+def clean_text(column: pd.Series, markers: frozenset[str]) -> pd.Series:
+    """Pure: strip string cells; a cell that is a missing marker becomes NaN."""
     stripped = column.map(lambda value: value.strip() if isinstance(value, str) else value)
-    return stripped.map(lambda value: np.nan if isinstance(value, str) and value in markers else value)
+    return stripped.mask(stripped.isin(markers))
 
 
 def _unparseable(column: pd.Series) -> pd.Series:
@@ -83,7 +84,7 @@ def clean_frame(frame: pd.DataFrame, settings: DataSettings) -> pd.DataFrame:
         column = cleaned[name]
         if column.dtype != object and not isinstance(column.dtype, pd.StringDtype):
             continue
-        column = _clean_text_column(column.astype(object), markers)
+        column = clean_text(column.astype(object), markers)
         bad = _unparseable(column)
         present = column.notna().sum()
         if name in forced_categorical or (name == settings.target and bad.size):

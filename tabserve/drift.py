@@ -44,7 +44,6 @@ class Quality:
 
 @dataclass
 class DriftResult:
-    verdict: str
     current_rows: int
     reference_rows: int
     drift_share: float | None = None
@@ -59,13 +58,20 @@ class DriftResult:
         return [name for name, column in self.features.items() if column.drifted]
 
     @property
+    def verdict(self) -> str:
+        if self.dataset_drift is None:  # no comparison was run
+            return VERDICT_NOT_ENOUGH
+        return VERDICT_DRIFT if self.alarm else VERDICT_OK
+
+    @property
     def alarm(self) -> bool:
         degraded = bool(self.quality and self.quality.degraded)
         prediction = bool(self.prediction and self.prediction.drifted)
         return bool(self.dataset_drift) or prediction or degraded
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "drifted_features": self.drifted_features, "alarm": self.alarm}
+        derived = {"verdict": self.verdict, "drifted_features": self.drifted_features, "alarm": self.alarm}
+        return {**asdict(self), **derived}
 
 
 def _definition(schema: FeatureSchema, classifier: bool) -> DataDefinition:
@@ -143,7 +149,6 @@ def compare(
     """Returns the result and Evidently's snapshot (None when there was not enough data)."""
     if len(current) < settings.min_samples:
         return DriftResult(
-            verdict=VERDICT_NOT_ENOUGH,
             current_rows=len(current),
             reference_rows=len(reference),
             message=f"{len(current)} rows in the window, fewer than min_samples={settings.min_samples}",
@@ -170,7 +175,6 @@ def compare(
         quality(reference, current, classifier, settings.min_labels), settings.quality_drop
     )
     result = DriftResult(
-        verdict=VERDICT_OK,
         current_rows=len(current),
         reference_rows=len(reference),
         drift_share=share,
@@ -179,5 +183,4 @@ def compare(
         prediction=prediction,
         quality=scored,
     )
-    result.verdict = VERDICT_DRIFT if result.alarm else VERDICT_OK
     return result, snapshot

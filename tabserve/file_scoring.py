@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tabserve.datasets import PARQUET_SUFFIXES
+from tabserve.datasets import PARQUET_SUFFIXES, clean_text
 from tabserve.errors import DataError
 from tabserve.predictor import Predictor
 from tabserve.schema import NUMERIC, FeatureSchema, as_category
@@ -35,6 +35,15 @@ class ScoringReport:
 
     def add_errors(self, messages: list[str]) -> None:
         self.bad_rows += len(messages)
+        self._keep(messages)
+
+    def merge(self, other: ScoringReport) -> None:
+        self.rows += other.rows
+        self.scored += other.scored
+        self.bad_rows += other.bad_rows
+        self._keep(other.errors)
+
+    def _keep(self, messages: list[str]) -> None:
         room = MAX_LISTED_ERRORS - len(self.errors)
         self.errors.extend(messages[: max(room, 0)])
 
@@ -79,15 +88,13 @@ def validate_chunk(
     for spec in schema.features:
         column = frame[spec.name]
         if spec.kind != NUMERIC:  # markers apply to every input format, not only CSV
-            text = column.map(lambda v: v.strip() if isinstance(v, str) else v)
-            features[spec.name] = text.mask(text.isin(markers)).map(as_category)
+            features[spec.name] = clean_text(column, markers).map(as_category)
             continue
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             values = column.astype(float)
             unparsed = pd.Series(False, index=frame.index)
         else:
-            text = column.map(lambda v: v.strip() if isinstance(v, str) else v)
-            text = text.mask(text.isin(markers))
+            text = clean_text(column, markers)
             values = pd.to_numeric(text, errors="coerce").astype(float)
             unparsed = values.isna() & text.notna()
         infinite = pd.Series(np.isinf(values.to_numpy()), index=frame.index)

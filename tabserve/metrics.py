@@ -13,6 +13,7 @@ import functools
 import logging
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import Engine
@@ -68,8 +69,6 @@ class ServiceMetrics:
             self.predictions.labels(model, variant, predicted).inc(count)
 
     def show_run(self, model: str, summary: dict[str, Any]) -> None:
-        from datetime import datetime
-
         self.last_run.labels(model).set(datetime.fromisoformat(summary["time"]).timestamp())
         if summary.get("drift_share") is None:  # not enough data: no verdict to show
             return

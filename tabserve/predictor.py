@@ -67,9 +67,7 @@ class Predictor:
                 out[column] = proba[:, index]
         return out
 
-    def predict_records(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Validated records -> one result dict each: prediction and (classifiers) probabilities."""
-        prediction, proba = self._score(self.records_to_frame(records))
+    def _results(self, prediction: np.ndarray, proba: np.ndarray | None) -> list[dict[str, Any]]:
         if proba is None:
             return [{"prediction": float(value)} for value in prediction]
         keys = [str(label) for label in self.classes or ()]
@@ -80,3 +78,12 @@ class Predictor:
             }
             for label, row in zip(prediction, proba, strict=True)
         ]
+
+    def predict_records(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Validated records -> one result dict each: prediction and (classifiers) probabilities."""
+        return self._results(*self._score(self.records_to_frame(records)))
+
+    def results_from_frame(self, scored: pd.DataFrame) -> list[dict[str, Any]]:
+        """`predict_frame` output -> the same per-record results as `predict_records`."""
+        proba = scored[self.output_columns[1:]].to_numpy(dtype=float) if self.is_classifier else None
+        return self._results(scored[PREDICTION_COLUMN].to_numpy(), proba)

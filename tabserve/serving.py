@@ -22,7 +22,7 @@ from tabserve.file_scoring import ERROR_COLUMN
 from tabserve.metrics import ServiceMetrics
 from tabserve.model_store import StoredModel
 from tabserve.prediction_logger import PredictionLogger
-from tabserve.predictor import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor, native
+from tabserve.predictor import Predictor
 from tabserve.settings import ServingSettings
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,26 @@ class Scorer:
 
         Callers that must keep ids stable across retries (the stream worker) pass them in.
         """
-        results = self.predictor.predict_records(list(records))
+        return self._finish(records, self.predictor.predict_records(list(records)), request_ids)
+
+    def log_scored_frame(self, scored: pd.DataFrame) -> None:
+        """Log and count the scored rows of a file chunk (rows with an error were not scored)."""
+        good = scored[scored[ERROR_COLUMN].isna()]
+        if good.empty or (self.prediction_logger is None and self.metrics is None):
+            return
+        records = [
+            {str(name): None if pd.isna(value) else value for name, value in record.items()}
+            for record in good[self.predictor.schema.names].to_dict("records")
+        ]
+        self._finish(records, self.predictor.results_from_frame(good))
+
+    def _finish(
+        self,
+        records: Sequence[dict[str, Any]],
+        results: list[dict[str, Any]],
+        request_ids: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Stamp model tag and request ids, log and count: the same for every scoring mode."""
         ids = request_ids if request_ids is not None else [new_request_id() for _ in results]
         for result, request_id in zip(results, ids, strict=True):
             result["model"] = self.tag
@@ -118,34 +137,6 @@ class Scorer:
         if self.metrics is not None:
             self.metrics.count(self.tag, self.variant, results, self.predictor.is_classifier)
         return results
-
-    def log_scored_frame(self, scored: pd.DataFrame) -> None:
-        """Log the scored rows of a file chunk (rows with an error were not scored)."""
-        if self.prediction_logger is None:
-            return
-        good = scored[scored[ERROR_COLUMN].isna()]
-        if good.empty:
-            return
-        probabilities = self.predictor.output_columns[1:]
-        results = [
-            {
-                "prediction": native(row[PREDICTION_COLUMN]),
-                "probabilities": {
-                    name.removeprefix(PROBABILITY_PREFIX): float(row[name]) for name in probabilities
-                }
-                or None,
-                "model": self.tag,
-                "request_id": new_request_id(),
-            }
-            for row in good[self.predictor.output_columns].to_dict("records")
-        ]
-        records = [
-            {str(name): None if pd.isna(value) else value for name, value in record.items()}
-            for record in good[self.predictor.schema.names].to_dict("records")
-        ]
-        self.prediction_logger.log(log_rows(records, results, self.variant))
-        if self.metrics is not None:
-            self.metrics.count(self.tag, self.variant, results, self.predictor.is_classifier)
 
     async def _score_in_thread(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         return await run_in_threadpool(self.score_records, records)

@@ -18,7 +18,7 @@ from tabserve.errors import DataError
 from tabserve.evaluation import classification_metrics, regression_metrics
 from tabserve.model_store import save_model
 from tabserve.pipeline import build_pipeline, make_estimator
-from tabserve.predictor import PREDICTION_COLUMN, Predictor
+from tabserve.predictor import PREDICTION_COLUMN, Predictor, native
 from tabserve.schema import coerce_frame, infer_schema
 from tabserve.settings import Settings
 
@@ -96,11 +96,7 @@ def train(settings: Settings) -> TrainingResult:
     logger.info("fitting %s on %d rows x %d features", spec.estimator, len(x_train), features.shape[1])
     pipeline.fit(x_train, y_train)
 
-    classes = (
-        [c.item() if isinstance(c, np.generic) else c for c in pipeline.classes_]
-        if task == "classification"
-        else None
-    )
+    classes = [native(c) for c in pipeline.classes_] if task == "classification" else None
     predictor = Predictor(pipeline, schema, tag="", classes=tuple(classes) if classes else None)
     scored = predictor.predict_frame(x_test)
     if classes is not None:

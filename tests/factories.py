@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tabserve.model_store import StoredModel
+
 
 def mixed_frame(rows: int = 400, seed: int = 0) -> pd.DataFrame:
     """Numeric, categorical and missing values; the label depends on `income` and `city`."""
@@ -44,3 +46,10 @@ def prediction_rows(prefix: str, start: int, count: int) -> list[dict[str, Any]]
         }
         for i in range(start, start + count)
     ]
+
+
+def reference_records(model: StoredModel, count: int | None = None) -> list[dict[str, Any]]:
+    """Feature records from a numeric model's reference sample, cycled to `count` if given."""
+    frame = model.load_reference()[model.schema.names]
+    rows = [{str(k): float(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return rows if count is None else [rows[i % len(rows)] for i in range(count)]

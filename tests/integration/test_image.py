@@ -21,6 +21,7 @@ import pytest
 import redis
 
 from tabserve.model_store import StoredModel
+from tests.factories import reference_records
 from tests.servers import BENTOML, REPO, free_port
 
 STOP_BOUND_S = 15  # documented in the README: SIGTERM -> exit within this
@@ -90,16 +91,11 @@ def container(image: str, pg_url: str) -> Iterator[tuple[str, str]]:
         docker("rm", "-f", name, check=False)
 
 
-def records(model: StoredModel, count: int) -> list[dict[str, Any]]:
-    frame = model.load_reference()[model.schema.names].head(count)
-    return [{str(k): float(v) for k, v in row.items()} for row in frame.to_dict("records")]
-
-
 def test_the_container_predicts_like_the_local_model(
     container: tuple[str, str], default_model: StoredModel
 ) -> None:
     _, url = container
-    rows = records(default_model, 12)
+    rows = reference_records(default_model, 12)
     local = default_model.load_predictor().predict_records(rows)
     batch = httpx.post(f"{url}/predict_batch", json={"records": rows}).json()["predictions"]
     single = [httpx.post(f"{url}/predict", json={"record": row}).json() for row in rows]
@@ -154,7 +150,7 @@ def test_the_stream_worker_runs_from_the_same_image(
         f"  block_ms: 200\n"
     )
     config.chmod(0o644)
-    for row in records(default_model, 5):
+    for row in reference_records(default_model, 5):
         client.xadd(f"{prefix}:in", {"record": json.dumps(row)})
     name = f"tabserve-stream-{uuid.uuid4().hex[:8]}"
     run_detached(
@@ -178,9 +174,8 @@ def test_the_stream_worker_runs_from_the_same_image(
 
 def test_sigterm_stops_the_container_cleanly(container: tuple[str, str]) -> None:
     name, _ = container
-    started = time.monotonic()
-    docker("stop", "--time", str(STOP_BOUND_S * 2), name, timeout=STOP_BOUND_S * 3)
-    elapsed = time.monotonic() - started
+    # `docker stop --time N` sends SIGTERM, then SIGKILL after N seconds (exit code 137):
+    # exit code 0 means the server shut down by itself, within the bound.
+    docker("stop", "--time", str(STOP_BOUND_S), name, timeout=STOP_BOUND_S * 3)
     code = int(docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip())
-    assert elapsed < STOP_BOUND_S, f"took {elapsed:.1f}s to stop"
     assert code == 0, docker("logs", name, check=False).stderr[-3000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -14,20 +15,16 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tabserve.model_store import StoredModel
+from tests.factories import reference_records
 from tests.postgres import count_rows
 from tests.servers import REPO, bentoml_server
-
-
-def reference_records(model: StoredModel) -> list[dict[str, Any]]:
-    frame = model.load_reference()[model.schema.names]
-    return [{str(k): float(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def monitor(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any] | None, str]:
     process = subprocess.run(
         [sys.executable, "-m", "monitor", "--quiet", *args],
         cwd=REPO,
-        env={**__import__("os").environ, **env},
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
     )

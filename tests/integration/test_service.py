@@ -12,12 +12,8 @@ import httpx
 import pytest
 
 from tabserve.model_store import StoredModel
+from tests.factories import reference_records
 from tests.servers import bentoml_server
-
-
-def reference_records(model: StoredModel, count: int) -> list[dict[str, Any]]:
-    frame = model.load_reference()[model.schema.names].head(count)
-    return [{str(key): float(value) for key, value in row.items()} for row in frame.to_dict("records")]
 
 
 def test_predict_matches_the_local_model(service_url: str, default_model: StoredModel) -> None:

@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from tabserve.model_store import StoredModel
+from tests.factories import reference_records
 from tests.servers import REPO
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -72,17 +73,11 @@ def wait_until(check: Any, timeout: float = 60) -> None:
     raise AssertionError("timed out")
 
 
-def records_of(model: StoredModel, count: int) -> list[dict[str, Any]]:
-    frame = model.load_reference()[model.schema.names]
-    rows = [{str(k): float(v) for k, v in row.items()} for row in frame.to_dict("records")]
-    return [rows[i % len(rows)] for i in range(count)]
-
-
 def test_every_input_gets_exactly_one_result_and_is_logged(
     default_model: StoredModel, streams: dict[str, str], tmp_path: Path, service_env: dict[str, str]
 ) -> None:
     client: Any = redis.Redis.from_url(REDIS_URL)
-    ids = push(client, streams["input"], records_of(default_model, 500))
+    ids = push(client, streams["input"], reference_records(default_model, 500))
     env = {"TABSERVE_DATABASE_URL": service_env["TABSERVE_DATABASE_URL"]}
     worker = start_worker(config(tmp_path, streams), env, "w1", tmp_path / "w1.log")
     try:
@@ -105,7 +100,7 @@ def test_a_killed_consumer_loses_nothing(
     default_model: StoredModel, streams: dict[str, str], tmp_path: Path
 ) -> None:
     client: Any = redis.Redis.from_url(REDIS_URL)
-    ids = push(client, streams["input"], records_of(default_model, 4000))
+    ids = push(client, streams["input"], reference_records(default_model, 4000))
     cfg = config(tmp_path, streams, batch_size=8, claim_idle_ms=1000)
     env = {"TABSERVE_DATABASE_URL": f"sqlite:///{tmp_path}/log.db"}
     first = start_worker(cfg, env, "doomed", tmp_path / "a.log")
@@ -134,10 +129,11 @@ def test_malformed_messages_go_to_the_dead_letter_stream(
     default_model: StoredModel, streams: dict[str, str], tmp_path: Path
 ) -> None:
     client: Any = redis.Redis.from_url(REDIS_URL)
-    good = push(client, streams["input"], records_of(default_model, 3))
+    good = push(client, streams["input"], reference_records(default_model, 3))
     client.xadd(streams["input"], {"record": "{broken"})
     client.xadd(
-        streams["input"], {"record": json.dumps({**records_of(default_model, 1)[0], "mean radius": "x"})}
+        streams["input"],
+        {"record": json.dumps({**reference_records(default_model, 1)[0], "mean radius": "x"})},
     )
     client.xadd(streams["input"], {"other": "field"})
     env = {"TABSERVE_DATABASE_URL": f"sqlite:///{tmp_path}/log.db"}
