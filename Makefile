@@ -12,7 +12,7 @@ BENTOML := $(VENV)/bin/bentoml
 # The model store lives outside the repository: inside the build context it makes `bentoml build` recurse.
 export BENTOML_HOME ?= $(HOME)/bentoml
 
-.PHONY: help env bench-tools services docker-engine image bench-batch bench-stream serve train drift bench-monitoring test test-unit test-integration lint format bench requirements build
+.PHONY: help env bench-tools services docker-engine image bench-batch bench-stream bench-deploy serve train drift bench-monitoring test test-unit test-integration lint format bench requirements build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ bench-monitoring: env ## drift job over 1,000,000 logged rows: time and peak mem
 
 bench-batch: env bench-tools ## file scoring vs a naive pandas script; memory from 100k to 5M rows
 	$(PY) bench/batch_scoring.py
+
+bench-deploy: env bench-tools ## routing and shadow cost on the response; memory per variant
+	$(PY) bench/deployment.py
 
 bench-stream: env services ## stream worker throughput: micro-batches vs one message at a time
 	$(PY) bench/streaming.py

@@ -1,13 +1,17 @@
 """The BentoML service: thin. Scoring lives in `tabserve`; this file declares the HTTP surface."""
 
 import functools
+import os
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
 from pydantic import BaseModel, Field
 
+from tabserve.admin_api import ADMIN_TOKEN_ENV, AdminApi
 from tabserve.api_models import example_record, record_model
+from tabserve.deployment import Deployment
 from tabserve.feedback import FeedbackError, record_feedback
 from tabserve.file_tasks import ProgressStore, run_file_task
 from tabserve.http_limits import BodySizeLimit
@@ -15,16 +19,22 @@ from tabserve.metrics import DriftMetricsRefresher, service_metrics
 from tabserve.model_store import get_model
 from tabserve.prediction_logger import open_prediction_logger
 from tabserve.prediction_store import make_engine
-from tabserve.serving import Scorer, info_app, tune_gc
+from tabserve.serving import info_app, tune_gc
 from tabserve.settings import load_settings
 
 SETTINGS = load_settings()
-STORED = get_model(SETTINGS.served_tag)  # fails here, with how to train one, if there is none
-Record = record_model(STORED.schema, example_record(STORED.schema, STORED.load_reference()))
+# Every variant, looked up once; a missing one fails here, with how to train one.
+MODELS = {name: get_model(tag) for name, tag in SETTINGS.variants.items()}
+STORED = MODELS[str(SETTINGS.policy.primary)]  # the request schema and example come from it
+STICKY_FIELD = SETTINGS.deployment.sticky_field
+Record = record_model(STORED.schema, example_record(STORED.schema, STORED.load_reference()), STICKY_FIELD)
 Records = Annotated[
     list[Record],  # type: ignore[valid-type]
     Field(min_length=1, max_length=SETTINGS.serving.max_batch_records),
 ]
+
+
+ADMIN = AdminApi(os.environ.get(ADMIN_TOKEN_ENV))  # read once, at start-up
 
 
 class Feedback(BaseModel):
@@ -36,15 +46,17 @@ class Feedback(BaseModel):
 class TabularModel:
     """Predictions from a scikit-learn pipeline trained by `python -m train`."""
 
-    model_ref = bentoml.models.BentoModel(STORED.tag)  # packed into the Bento by `bentoml build`
+    # One class attribute per variant: `bentoml build` packs every variant's model into the Bento.
+    locals().update({f"model_{name}": bentoml.models.BentoModel(m.tag) for name, m in MODELS.items()})
 
     def __init__(self) -> None:
         metrics = service_metrics()
         self.prediction_logger = open_prediction_logger(SETTINGS.monitoring)
-        # STORED is the model_ref's model: the tag was resolved once, at import.
-        self.scorer = Scorer(STORED, SETTINGS.serving, self.prediction_logger, metrics)
         logger_engine = self.prediction_logger.engine if self.prediction_logger else None
         self.engine = logger_engine or make_engine(SETTINGS.monitoring.url)
+        # All variants' models load here, once per worker; the policy picks one per request.
+        self.deployment = Deployment(SETTINGS, MODELS, self.engine, self.prediction_logger, metrics)
+        ADMIN.deployment = self.deployment
         self.refresher = DriftMetricsRefresher(self.engine, metrics, SETTINGS.monitoring.metrics_refresh_s)
         self.progress = ProgressStore(Path(SETTINGS.serving.task_dir))
         tune_gc(SETTINGS.serving.gc_threshold)
@@ -52,18 +64,25 @@ class TabularModel:
     @bentoml.on_shutdown
     def close(self) -> None:
         self.refresher.close()
-        self.scorer.shutdown()
+        self.deployment.close()
+        if self.prediction_logger is not None:
+            self.prediction_logger.close()  # drains the queue: a graceful shutdown loses nothing
 
     @bentoml.api
-    async def predict(self, record: Record) -> dict[str, Any]:  # type: ignore[valid-type]
-        """Score one record. Concurrent calls are batched together inside the service."""
-        return await self.scorer.score_one(record.model_dump(by_alias=True))  # type: ignore[attr-defined]
+    async def predict(self, record: Record, ctx: bentoml.Context) -> dict[str, Any]:  # type: ignore[valid-type]
+        """Score one record. Concurrent calls are batched together inside the service.
+
+        The answer names the variant that served it. A/B and canary splits are sticky by the
+        `deployment.sticky_header` header (default `X-User-ID`) or `deployment.sticky_field`.
+        """
+        row = record.model_dump(by_alias=True)  # type: ignore[attr-defined]
+        return await self.deployment.predict_one(row, _sticky_key(ctx, row))
 
     @bentoml.api
-    def predict_batch(self, records: Records) -> dict[str, Any]:
-        """Score 1 to `serving.max_batch_records` records in one vectorised call."""
+    def predict_batch(self, records: Records, ctx: bentoml.Context) -> dict[str, Any]:
+        """Score 1 to `serving.max_batch_records` records; each record is routed (and named) on its own."""
         rows = [record.model_dump(by_alias=True) for record in records]  # type: ignore[attr-defined]
-        return {"predictions": self.scorer.score_records(rows), "model": self.scorer.tag}
+        return {"predictions": self.deployment.predict_many(rows, [_sticky_key(ctx, row) for row in rows])}
 
     @bentoml.task
     def score_file(self, file: Path, ctx: bentoml.Context, strict: bool = False) -> dict[str, Any]:
@@ -76,7 +95,7 @@ class TabularModel:
         task_id = str(getattr(ctx.request.state, "task_id", "local"))
         serving = SETTINGS.serving
         return run_file_task(
-            self.scorer,
+            self.deployment.primary,
             file,
             SETTINGS.data.missing_markers,
             strict,
@@ -119,25 +138,39 @@ class TabularModel:
         if self.prediction_logger is None:
             ctx.response.status_code = 409
             return {"error": "the prediction log is off (monitoring.log_predictions: false)"}
-        if not self.prediction_logger.flush(timeout_s=10):  # the prediction may still be queued
-            ctx.response.status_code = 503
-            return {"error": "the prediction log is behind; retry shortly"}
         try:
-            count = record_feedback(
-                self.engine, [(item.request_id, item.label) for item in items], self._classes_of
-            )
+            return {"stored": self._store_labels([(item.request_id, item.label) for item in items])}
         except FeedbackError as error:
             ctx.response.status_code = error.status
             return {"error": str(error)}
-        return {"stored": count}
+
+    def _store_labels(self, pairs: list[tuple[str, Any]]) -> int:
+        assert self.prediction_logger is not None
+        try:
+            return record_feedback(self.engine, pairs, self._classes_of)
+        except FeedbackError as error:
+            if error.status != HTTPStatus.NOT_FOUND:
+                raise
+        # The prediction may still be queued for the log: write what is queued, then look again.
+        if not self.prediction_logger.flush(timeout_s=10):
+            raise FeedbackError(HTTPStatus.SERVICE_UNAVAILABLE, "the prediction log is behind; retry shortly")
+        return record_feedback(self.engine, pairs, self._classes_of)
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 (one service instance per worker)
     def _classes_of(self, tag: str) -> tuple[Any, ...] | None:
-        model = self.scorer.stored if tag == self.scorer.tag else get_model(tag)
-        classes = model.metadata.get("classes")
+        served = {stored.tag: stored for stored in MODELS.values()}
+        classes = (served.get(tag) or get_model(tag)).metadata.get("classes")
         return tuple(classes) if classes is not None else None
+
+
+def _sticky_key(ctx: bentoml.Context, row: dict[str, Any]) -> str | None:
+    key = ctx.request.headers.get(SETTINGS.deployment.sticky_header)
+    if key is None and STICKY_FIELD is not None and row.get(STICKY_FIELD) is not None:
+        key = str(row[STICKY_FIELD])
+    return key or None
 
 
 # mypy sees the class, BentoML's decorator returns a Service: hence the ignores.
 TabularModel.add_asgi_middleware(BodySizeLimit, max_body_bytes=SETTINGS.serving.max_body_bytes)  # type: ignore[attr-defined]
 TabularModel.mount_asgi_app(info_app(STORED), path="/model")  # type: ignore[attr-defined]
+TabularModel.mount_asgi_app(ADMIN.app(), path="/admin")  # type: ignore[attr-defined]

@@ -15,10 +15,8 @@ import sys
 import time
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from tabserve.errors import TabserveError
-from tabserve.monitoring import EXIT_ERROR, Window, exit_code, format_table, run_job
+from tabserve.cli_errors import run_reporting_errors
+from tabserve.monitoring import Window, exit_code, format_table, run_job
 from tabserve.settings import load_settings
 
 EVERY_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -48,24 +46,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run_once(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.config)
-        ranged = args.since is not None or args.until is not None
-        window = Window(
-            last=None if ranged else (args.last or settings.monitoring.window_last),
-            since=args.since,
-            until=args.until,
-        )
-        output = run_job(
-            args.model or settings.served_tag, window, settings.monitoring, progress=not args.quiet
-        )
-    except TabserveError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    except SQLAlchemyError as error:
-        reason = str(error.orig) if getattr(error, "orig", None) else error.__class__.__name__
-        print(f"error: prediction-log database unreachable: {reason.strip()}", file=sys.stderr)
-        return EXIT_ERROR
+    return run_reporting_errors(lambda: check(args))
+
+
+def check(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    ranged = args.since is not None or args.until is not None
+    window = Window(
+        last=None if ranged else (args.last or settings.monitoring.window_last),
+        since=args.since,
+        until=args.until,
+    )
+    output = run_job(args.model or settings.served_tag, window, settings.monitoring, progress=not args.quiet)
     print(format_table(output))
     return exit_code(output.result)
 

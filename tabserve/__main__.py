@@ -12,11 +12,9 @@ import argparse
 import logging
 import sys
 
-from tabserve.errors import TabserveError
+from tabserve.cli_errors import run_reporting_errors
 from tabserve.file_scoring import DEFAULT_CHUNK_ROWS
 from tabserve.settings import load_settings
-
-EXIT_ERROR = 2
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -67,11 +65,7 @@ def stream(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return score(args) if args.command == "score" else stream(args)
-    except TabserveError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_ERROR
+    return run_reporting_errors(lambda: score(args) if args.command == "score" else stream(args))
 
 
 if __name__ == "__main__":

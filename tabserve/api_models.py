@@ -56,9 +56,20 @@ def example_record(schema: FeatureSchema, reference: pd.DataFrame) -> dict[str, 
     return example
 
 
-def record_model(schema: FeatureSchema, example: dict[str, Any]) -> type[BaseModel]:
-    """A pydantic model with one field per feature, keyed by the feature's real name."""
+def record_model(
+    schema: FeatureSchema, example: dict[str, Any], key_field: str | None = None
+) -> type[BaseModel]:
+    """A pydantic model with one field per feature, keyed by the feature's real name.
+
+    `key_field`: the sticky routing key (`deployment.sticky_field`); when it is not a feature it
+    is an optional extra field, logged with the record and never given to the model.
+    """
     fields = {_field_name(i): _field(feature) for i, feature in enumerate(schema.features)}
+    if key_field is not None and key_field not in schema.names:
+        fields["routing_key"] = (
+            str | None,
+            Field(default=None, alias=key_field, description="Sticky routing key (not a feature)."),
+        )
     return create_model(  # type: ignore[call-overload,no-any-return]
         "Record",
         __config__=ConfigDict(

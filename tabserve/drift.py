@@ -13,14 +13,12 @@ import numpy as np
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
-from sklearn.metrics import accuracy_score, mean_absolute_error
 
 from tabserve.predictor import PREDICTION_COLUMN
+from tabserve.quality import Quality, judge_quality, quality
 from tabserve.schema import FeatureSchema
 from tabserve.settings import MonitoringSettings
-from tabserve.training import TARGET_COLUMN
 
-LABEL_COLUMN = "label"
 VERDICT_OK, VERDICT_DRIFT, VERDICT_NOT_ENOUGH = "ok", "drift", "not_enough_data"
 DRIFT_TEST_PREFIX = "Value Drift for column "
 
@@ -31,15 +29,6 @@ class ColumnDrift:
     method: str
     threshold: float
     drifted: bool
-
-
-@dataclass
-class Quality:
-    metric: str
-    reference: float
-    current: float | None
-    labelled: int
-    degraded: bool | None  # None: not enough labels for a verdict
 
 
 @dataclass
@@ -106,37 +95,6 @@ def _column_drifts(snapshot_dict: dict[str, Any]) -> dict[str, ColumnDrift]:
         column: ColumnDrift(score, method, threshold, failed.get(column, False))
         for column, (score, method, threshold) in scores.items()
     }
-
-
-def quality(reference: pd.DataFrame, current: pd.DataFrame, classifier: bool, min_labels: int) -> Quality:
-    labelled = current[current[LABEL_COLUMN].notna()]
-    if classifier:
-        metric = "accuracy"
-        ref_value = accuracy_score(
-            reference[TARGET_COLUMN].astype(str), reference[PREDICTION_COLUMN].astype(str)
-        )
-    else:
-        metric = "mae"
-        ref_value = mean_absolute_error(reference[TARGET_COLUMN], reference[PREDICTION_COLUMN])
-    if len(labelled) < min_labels:
-        return Quality(metric, float(ref_value), None, len(labelled), None)
-    if classifier:
-        cur_value = accuracy_score(
-            labelled[LABEL_COLUMN].astype(str), labelled[PREDICTION_COLUMN].astype(str)
-        )
-    else:
-        cur_value = mean_absolute_error(labelled[LABEL_COLUMN].astype(float), labelled[PREDICTION_COLUMN])
-    return Quality(metric, float(ref_value), float(cur_value), len(labelled), None)
-
-
-def judge_quality(result: Quality, allowed_drop: float) -> Quality:
-    if result.current is None:
-        return result
-    if result.metric == "accuracy":
-        degraded = result.reference - result.current > allowed_drop
-    else:  # error metric: a relative rise is the drop in quality
-        degraded = result.current > result.reference * (1 + allowed_drop)
-    return Quality(result.metric, result.reference, result.current, result.labelled, degraded)
 
 
 def compare(

@@ -19,15 +19,17 @@ from typing import Any, Final
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from tabserve.policy import ROLLOUT_STATES, DeploymentState, GuardResult
 from tabserve.prediction_store import latest_runs
 
 logger = logging.getLogger(__name__)
 GAUGE_MODE: Final = "livemostrecent"
+LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class ServiceMetrics:
     def __init__(self) -> None:
-        from prometheus_client import Counter, Gauge
+        from prometheus_client import Counter, Gauge, Histogram
 
         def gauge(name: str, doc: str, labels: Sequence[str]) -> Any:
             return Gauge(name, doc, labels, multiprocess_mode=GAUGE_MODE)
@@ -56,6 +58,53 @@ class ServiceMetrics:
         self.last_run = gauge(
             "tabserve_monitor_last_run_timestamp_seconds", "Time of the last check", ["model"]
         )
+        self.variant_requests = Counter(
+            "tabserve_variant_requests",
+            "Records answered (or shadow-scored) per variant",
+            ["variant", "model"],
+        )
+        self.variant_errors = Counter(
+            "tabserve_variant_errors", "Records that failed per variant", ["variant", "model"]
+        )
+        self.variant_latency = Histogram(
+            "tabserve_variant_latency_seconds", "Scoring time per call", ["variant"], buckets=LATENCY_BUCKETS
+        )
+        self.shadow_dropped = Counter("tabserve_shadow_dropped", "Shadow records dropped (queue full)")
+        self.traffic_share = gauge("tabserve_traffic_share", "Share of traffic the policy sends", ["variant"])
+        self.policy_version = gauge("tabserve_policy_version", "Version of the deployment state", [])
+        self.rollout_step = gauge("tabserve_rollout_step", "Current rollout step (1-based; 0: none)", [])
+        self.rollout_percent = gauge(
+            "tabserve_rollout_percent", "Candidate traffic percent of the rollout", []
+        )
+        self.rollout_state = gauge("tabserve_rollout_state", "1 for the rollout's state", ["state"])
+        self.guard_ok = gauge(
+            "tabserve_rollout_guard_ok", "1 if the guard passed at the last check", ["guard"]
+        )
+        self.guard_value = gauge("tabserve_rollout_guard_value", "The guard's measured value", ["guard"])
+
+    def observe_variant(self, variant: str, model: str, seconds: float, count: int, error: bool) -> None:
+        self.variant_requests.labels(variant, model).inc(count)
+        if error:
+            self.variant_errors.labels(variant, model).inc(count)
+        self.variant_latency.labels(variant).observe(seconds)
+
+    def show_deployment(self, version: int, shares: dict[str, float], state: DeploymentState) -> None:
+        self.policy_version.set(version)
+        for variant, share in shares.items():
+            self.traffic_share.labels(variant).set(share)
+        rollout = state.rollout
+        self.rollout_step.set(rollout.step + 1 if rollout is not None and rollout.state == "running" else 0)
+        self.rollout_percent.set(rollout.percent if rollout is not None and rollout.state == "running" else 0)
+        for name in ROLLOUT_STATES:
+            self.rollout_state.labels(name).set(1.0 if rollout is not None and rollout.state == name else 0.0)
+        if rollout is not None:
+            self.show_guards(rollout.guards)
+
+    def show_guards(self, guards: dict[str, GuardResult]) -> None:
+        for name, guard in guards.items():
+            self.guard_ok.labels(name).set(1.0 if guard.ok else 0.0)
+            if guard.value is not None:
+                self.guard_value.labels(name).set(guard.value)
 
     def count(self, model: str, variant: str, results: Sequence[dict[str, Any]], classifier: bool) -> None:
         if not classifier:

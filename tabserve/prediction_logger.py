@@ -72,6 +72,10 @@ class PredictionLogger:
         self.flush_interval_s = flush_interval_s
         self.min_backoff_s = min_backoff_s
         self._queue: queue.Queue[list[dict[str, Any]]] = queue.Queue(maxsize=max_queued_batches)
+        # Batches queued and batches finished, so `flush` can wait for what was queued before
+        # it was called even while new rows keep arriving.
+        self._count_lock = threading.Lock()
+        self._queued = self._finished = 0
         self._spool_lock = threading.Lock()
         self._stop = threading.Event()
         self._schema_ready = False
@@ -90,17 +94,29 @@ class PredictionLogger:
 
     # -- producer side (request path) ------------------------------------------------------
     def log(self, rows: list[dict[str, Any]]) -> None:
-        try:
-            self._queue.put_nowait(rows)
-        except queue.Full:  # bounded memory: overflow goes to disk, never dropped
-            self._spool(rows)
+        with self._count_lock:
+            try:
+                self._queue.put_nowait(rows)
+            except queue.Full:  # bounded memory: overflow goes to disk, never dropped
+                pass
+            else:
+                self._queued += 1
+                return
+        self._spool(rows)
+
+    def _done(self, batches: int) -> None:
+        for _ in range(batches):
+            self._queue.task_done()
+        with self._count_lock:
+            self._finished += batches
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until everything queued so far is written (or spooled); True if it was."""
+        target = self._queued
         deadline = time.monotonic() + timeout_s
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+        while self._finished < target and time.monotonic() < deadline:
             time.sleep(0.005)
-        return not self._queue.unfinished_tasks
+        return self._finished >= target
 
     def close(self, timeout_s: float = 30.0) -> None:
         self.flush(timeout_s)
@@ -122,7 +138,7 @@ class PredictionLogger:
                 rows.extend(self._queue.get_nowait())
             except queue.Empty:
                 return rows
-            self._queue.task_done()
+            self._done(1)
 
     def _take_batch(self) -> tuple[list[dict[str, Any]], int]:
         """Wait for rows, then keep collecting for up to `flush_interval_s` or `batch_rows` rows.
@@ -158,8 +174,7 @@ class PredictionLogger:
             except Exception:  # the writer must outlive any single bad batch
                 logger.exception("prediction logger iteration failed")
             finally:
-                for _ in range(taken):
-                    self._queue.task_done()
+                self._done(taken)
 
     def _database_usable(self) -> bool:
         return time.monotonic() >= self._retry_at

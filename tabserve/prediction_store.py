@@ -193,3 +193,23 @@ def latest_runs(engine: Engine) -> dict[str, dict[str, Any]]:
             )
         )
         return {row.model: row.summary for row in rows}
+
+
+def variant_outcomes(
+    engine: Engine, variant: str, since: datetime, until: datetime | None = None, *, sample: int
+) -> pd.DataFrame:
+    """Predictions and feedback labels a variant logged in a time range (at most `sample`, at random)."""
+    conditions = [predictions.c.variant == variant, predictions.c.ts >= since]
+    if until is not None:
+        conditions.append(predictions.c.ts < until)
+    query = (
+        select(predictions.c.prediction, predictions.c.label)
+        .where(*conditions)
+        .order_by(func.random())
+        .limit(sample)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return pd.DataFrame.from_records(
+        [(row.prediction, row.label) for row in rows], columns=["prediction", "label"]
+    )

@@ -23,7 +23,7 @@ from tabserve.metrics import ServiceMetrics
 from tabserve.model_store import StoredModel
 from tabserve.prediction_logger import PredictionLogger
 from tabserve.predictor import Predictor
-from tabserve.settings import ServingSettings
+from tabserve.settings import DEFAULT_VARIANT, ServingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +44,6 @@ def new_request_id() -> str:
 
 def _overloaded() -> Any:
     raise ServiceUnavailable("the batcher is over its latency budget; retry shortly")
-
-
-DEFAULT_VARIANT = "default"
 
 
 def log_rows(
@@ -89,7 +86,7 @@ class Scorer:
         self.variant = variant
         # BentoML's own adaptive batcher (CORK), used in-process on an inner batch method, so
         # single-record calls share one vectorised predict without a second service hop.
-        self._dispatcher: CorkDispatcher[dict[str, Any], dict[str, Any]] = CorkDispatcher(
+        self._dispatcher: CorkDispatcher[tuple[dict[str, Any], str], dict[str, Any]] = CorkDispatcher(
             max_latency_in_ms=settings.batching.max_latency_ms,
             max_batch_size=settings.batching.max_batch_size,
             fallback=_overloaded,
@@ -127,10 +124,11 @@ class Scorer:
         results: list[dict[str, Any]],
         request_ids: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Stamp model tag and request ids, log and count: the same for every scoring mode."""
+        """Stamp model, variant and request ids, log and count: the same for every scoring mode."""
         ids = request_ids if request_ids is not None else [new_request_id() for _ in results]
         for result, request_id in zip(results, ids, strict=True):
             result["model"] = self.tag
+            result["variant"] = self.variant
             result["request_id"] = request_id
         if self.prediction_logger is not None:
             self.prediction_logger.log(log_rows(records, results, self.variant))
@@ -138,17 +136,21 @@ class Scorer:
             self.metrics.count(self.tag, self.variant, results, self.predictor.is_classifier)
         return results
 
-    async def _score_in_thread(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        return await run_in_threadpool(self.score_records, records)
+    async def _score_in_thread(self, items: Sequence[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
+        records, ids = zip(*items, strict=True)
+        return await run_in_threadpool(self.score_records, records, ids)
 
-    async def score_one(self, record: dict[str, Any]) -> dict[str, Any]:
-        result = await self._batched(record)
+    async def score_one(self, record: dict[str, Any], request_id: str | None = None) -> dict[str, Any]:
+        result = await self._batched((record, request_id or new_request_id()))
         assert result is not None  # the fallback raises instead of returning
         return result
 
+    def stop_batching(self) -> None:
+        self._dispatcher.shutdown()
+
     def shutdown(self) -> None:
         """Stop batching, then drain the prediction log (graceful shutdown loses nothing)."""
-        self._dispatcher.shutdown()
+        self.stop_batching()
         if self.prediction_logger is not None:
             self.prediction_logger.close()
 

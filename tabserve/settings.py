@@ -133,6 +133,102 @@ class StreamingSettings(_Frozen):
         return self
 
 
+Strategy = Literal["single", "blue-green", "canary", "ab", "shadow"]
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+DEFAULT_VARIANT = "default"
+
+
+class Policy(_Frozen):
+    """Who gets the traffic. The configured policy is the start; the admin API changes it.
+
+    single / blue-green: `active` takes everything. canary: `canary_percent` of the traffic
+    goes to `candidate`, the rest to `champion`. ab: a sticky split by `weights`. shadow:
+    `champion` answers, `candidate` scores a copy off the response path.
+    """
+
+    strategy: Strategy = "single"
+    active: str | None = None
+    champion: str | None = None
+    candidate: str | None = None
+    canary_percent: float = Field(default=0.0, ge=0, le=100)
+    weights: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def primary(self) -> str | None:
+        """The variant that answers when no split applies (file scoring, no sticky key)."""
+        return self.active if self.strategy in ("single", "blue-green") else self.champion
+
+    def problems(self, names: list[str]) -> list[str]:
+        """What is wrong with this policy for these variants (empty: nothing)."""
+        found = []
+        for role in ("active", "champion", "candidate"):
+            value = getattr(self, role)
+            if value is not None and value not in names:
+                found.append(f"{role}: no variant {value!r} (variants: {', '.join(names)})")
+        if self.strategy in ("single", "blue-green") and self.active is None:
+            found.append(f"active: {self.strategy} needs the variant that takes the traffic")
+        if self.strategy in ("canary", "shadow"):
+            if self.champion is None or self.candidate is None:
+                found.append(f"champion/candidate: {self.strategy} needs both")
+            elif self.champion == self.candidate:
+                found.append("candidate: must differ from champion")
+        if self.strategy == "ab":
+            unknown = [name for name in self.weights if name not in names]
+            if unknown:
+                found.append(f"weights: no variant {unknown[0]!r}")
+            if any(weight < 0 for weight in self.weights.values()) or sum(self.weights.values()) <= 0:
+                found.append("weights: need non-negative weights with a positive sum")
+        return found
+
+
+class RolloutSettings(_Frozen):
+    """Progressive delivery of `candidate`: steps of canary percent, each judged by guards."""
+
+    steps: list[float] = Field(default_factory=lambda: [5.0, 25.0, 50.0, 100.0], min_length=1)
+    min_requests: int = Field(default=200, ge=1, description="Candidate requests before a step is judged.")
+    min_seconds: float = Field(default=60.0, ge=0, description="Time at a step before the next one.")
+    check_interval_s: float = Field(default=5.0, gt=0)
+    max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    max_p99_ms: float = Field(default=250.0, gt=0)
+    max_prediction_psi: float = Field(
+        default=0.2, gt=0, description="Candidate vs champion predictions on the same traffic."
+    )
+    quality_drop: float = Field(default=0.05, ge=0, description="Allowed drop vs champion on feedback.")
+    quality_alpha: float = Field(default=0.01, gt=0, lt=1, description="A drop must be this significant.")
+    min_labels: int = Field(default=50, ge=1)
+    sample_size: int = Field(default=5_000, ge=100, description="Logged predictions read per check.")
+
+    @model_validator(mode="after")
+    def _steps_climb_to_100(self) -> RolloutSettings:
+        if any(not 0 < step <= 100 for step in self.steps) or self.steps != sorted(set(self.steps)):
+            raise ValueError("steps must increase, each in (0, 100]")
+        if self.steps[-1] != 100:
+            raise ValueError("the last step must be 100 (the candidate takes all traffic)")
+        return self
+
+
+class DeploymentSettings(_Frozen):
+    variants: dict[str, str] = Field(
+        default_factory=dict, description="name -> model tag; empty = one variant serving serving.model."
+    )
+    policy: Policy = Policy()
+    sticky_header: str = Field(default="X-User-ID", description="Sticky key for ab and canary.")
+    sticky_field: str | None = Field(default=None, description="Else this field of the record.")
+    refresh_ms: int = Field(default=500, ge=10, description="How soon every worker sees a change.")
+    stats_flush_ms: int = Field(default=1000, ge=10)
+    shadow_max_pending: int = Field(
+        default=10_000, ge=1, description="Records waiting for the shadow; more are dropped (counted)."
+    )
+    rollout: RolloutSettings = RolloutSettings()
+
+    @model_validator(mode="after")
+    def _names(self) -> DeploymentSettings:
+        for name in self.variants:
+            if not VARIANT_NAME.match(name):
+                raise ValueError(f"variant name {name!r}: use letters, digits, '_', '.', '-'")
+        return self
+
+
 class Settings(_Frozen):
     model: ModelSettings = ModelSettings()
     data: DataSettings = DataSettings()
@@ -140,10 +236,43 @@ class Settings(_Frozen):
     serving: ServingSettings = ServingSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     streaming: StreamingSettings = StreamingSettings()
+    deployment: DeploymentSettings = DeploymentSettings()
+
+    @model_validator(mode="after")
+    def _one_way_to_name_models(self) -> Settings:
+        if self.deployment.variants and self.serving.model:
+            raise ValueError("serving.model and deployment.variants both name models: keep one")
+        problems = self.deployment.policy.model_copy(update=self._policy_defaults()).problems(
+            list(self.variants)
+        )
+        if problems:
+            raise ValueError("deployment.policy: " + "; ".join(problems))
+        return self
 
     @property
     def served_tag(self) -> str:
-        return self.serving.model or f"{self.model.name}:latest"
+        """The primary variant's model: what file scoring, streaming and drift default to."""
+        return self.variants[str(self.policy.primary)]
+
+    @property
+    def variants(self) -> dict[str, str]:
+        """Variant name -> model tag (one variant, `default`, unless variants are declared)."""
+        return dict(self.deployment.variants) or {
+            DEFAULT_VARIANT: self.serving.model or f"{self.model.name}:latest"
+        }
+
+    def _policy_defaults(self) -> dict[str, str]:
+        names = list(self.variants)
+        policy = self.deployment.policy
+        defaults = {"active": names[0], "champion": names[0]}
+        if len(names) > 1:
+            defaults["candidate"] = names[1]
+        return {role: value for role, value in defaults.items() if getattr(policy, role) is None}
+
+    @property
+    def policy(self) -> Policy:
+        """The configured policy with unnamed roles filled in: the first variant is the champion."""
+        return self.deployment.policy.model_copy(update=self._policy_defaults())
 
 
 # env var -> (section, key): deployment-specific values only.
@@ -162,7 +291,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
 def _format_error(error: ValidationError, path: Path) -> str:
     lines = [f"invalid configuration in {path}:"]
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"])
+        where = ".".join(str(part) for part in item["loc"]) or "configuration"
         reason = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
         lines.append(f"  {where}: {reason}")
     return "\n".join(lines)

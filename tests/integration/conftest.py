@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tabserve.model_store import StoredModel, get_model
 from tabserve.prediction_store import create_schema, make_engine
@@ -74,7 +78,41 @@ def service_url(default_model: StoredModel, service_env: dict[str, str], logs: P
 
 
 @pytest.fixture(scope="session")
+def candidate_model(default_model: StoredModel) -> StoredModel:
+    """The same data and settings, trained again: a new version that is as good."""
+    run_train("--name", "candidate")
+    return get_model("candidate:latest")
+
+
+@pytest.fixture(scope="session")
 def mixed_model(tmp_path_factory: pytest.TempPathFactory) -> StoredModel:
     data = write_csv(mixed_frame(), tmp_path_factory.mktemp("data") / "mixed.csv")
     run_train("--data", str(data), "--target", "label", "--name", "mixed")
     return get_model("mixed:latest")
+
+
+ADMIN_TOKEN = "test-admin-token"
+
+
+def deployment_config(folder: Path, deployment: dict[str, Any]) -> Path:
+    """The test configuration plus a `deployment` section, in a file of its own."""
+    path = folder / f"deployment-{uuid.uuid4().hex[:8]}.yaml"
+    base = yaml.safe_load(TEST_CONFIG.format(folder=folder))
+    path.write_text(yaml.safe_dump({**base, "deployment": deployment}, sort_keys=False))
+    return path
+
+
+@contextlib.contextmanager
+def deployment_server(
+    logs: Path, deployment: dict[str, Any], database_url: str, workers: int = 1
+) -> Iterator[str]:
+    """`bentoml serve` with these variants and policy, an admin token, and its own database."""
+    env = {
+        "TABSERVE_CONFIG": str(deployment_config(logs, deployment)),
+        "TABSERVE_DATABASE_URL": database_url,
+        "TABSERVE_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+    if workers > 1:
+        env["BENTOML_CONFIG_OPTIONS"] = f"services.TabularModel.workers={workers}"
+    with bentoml_server(logs, env) as url:
+        yield url

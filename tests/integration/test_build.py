@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,19 @@ def test_bento_contains_only_what_serving_needs(default_model: StoredModel) -> N
     forbidden = ("tests/", "train/", "bench/", ".venv/", ".tools/", "__pycache__", "reports/")
     assert not [name for name in files if name.startswith(forbidden) or "__pycache__" in name]
     assert [str(model.tag) for model in bento.info.all_models] == [default_model.tag]
+
+
+def test_every_variant_is_packed(
+    default_model: StoredModel, candidate_model: StoredModel, tmp_path: Path
+) -> None:
+    config = tmp_path / "variants.yaml"
+    config.write_text(
+        f"deployment:\n  variants: {{champion: '{default_model.tag}', candidate: '{candidate_model.tag}'}}\n"
+    )
+    env = {**os.environ, "TABSERVE_CONFIG": str(config)}
+    subprocess.run([BENTOML, "build", "--output", "tag"], cwd=REPO, env=env, check=True, capture_output=True)
+    packed = {str(model.tag) for model in bentoml.get("tabserve:latest").info.all_models}
+    assert packed == {default_model.tag, candidate_model.tag}
 
 
 def test_image_requirements_match_the_lock_file() -> None:

@@ -24,14 +24,18 @@ def test_predict_matches_the_local_model(service_url: str, default_model: Stored
         assert body["prediction"] == expected["prediction"] in ("benign", "malignant")
         assert body["probabilities"] == pytest.approx(expected["probabilities"])
         assert body["model"] == default_model.tag and len(body["request_id"]) == 32
+        assert body["variant"] == "default"  # no variants configured: one, named default
 
 
 def test_predict_batch_items_are_shaped_like_predict(service_url: str, default_model: StoredModel) -> None:
     records = reference_records(default_model, 20)
     body = httpx.post(f"{service_url}/predict_batch", json={"records": records}).json()
-    assert body["model"] == default_model.tag and len(body["predictions"]) == 20
+    assert len(body["predictions"]) == 20
     assert {tuple(sorted(item)) for item in body["predictions"]} == {
-        ("model", "prediction", "probabilities", "request_id")
+        ("model", "prediction", "probabilities", "request_id", "variant")
+    }
+    assert {(item["model"], item["variant"]) for item in body["predictions"]} == {
+        (default_model.tag, "default")
     }
     assert len({item["request_id"] for item in body["predictions"]}) == 20
     single = httpx.post(f"{service_url}/predict", json={"record": records[3]}).json()

@@ -58,3 +58,40 @@ def test_kafka_needs_kafka_legal_names(tmp_path: Path) -> None:
     config.write_text("streaming:\n  transport: kafka\n")  # default names hold ':'
     with pytest.raises(ConfigurationError, match=r"input_stream 'tabserve:input' is not a Kafka name"):
         load_settings(config, environ={})
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    config = tmp_path / "c.yaml"
+    config.write_text(text)
+    return config
+
+
+def test_without_variants_there_is_one_named_default() -> None:
+    settings = load_settings(DEFAULT_CONFIG_PATH, environ={})
+    assert settings.variants == {"default": "breast_cancer:latest"}
+    assert settings.policy.strategy == "single" and settings.policy.active == "default"
+
+
+def test_variants_fill_in_the_roles_in_order(tmp_path: Path) -> None:
+    config = _config(tmp_path, "deployment:\n  variants: {champion: 'm:1', candidate: 'm:2'}\n")
+    settings = load_settings(config, environ={})
+    policy = settings.policy
+    assert (policy.active, policy.champion, policy.candidate) == ("champion", "champion", "candidate")
+    assert settings.served_tag == "m:1"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("deployment:\n  variants: {a: 'm:1'}\n  policy: {strategy: single, active: b}\n", "no variant 'b'"),
+        ("deployment:\n  variants: {a: 'm:1'}\n  policy: {strategy: canary}\n", "canary needs both"),
+        ("deployment:\n  variants: {a: 'm:1', b: 'm:2'}\n  policy: {strategy: ab}\n", "positive sum"),
+        ("deployment:\n  variants: {'a b': 'm:1'}\n", "variant name 'a b'"),
+        ("deployment:\n  rollout: {steps: [50, 20, 100]}\n", "steps must increase"),
+        ("deployment:\n  rollout: {steps: [5, 50]}\n", "last step must be 100"),
+        ("serving:\n  model: 'm:1'\ndeployment:\n  variants: {a: 'm:2'}\n", "keep one"),
+    ],
+)
+def test_bad_deployment_settings_are_named(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings(_config(tmp_path, text), environ={})

@@ -1,0 +1,183 @@
+"""The deployment's runtime state and the operations on it, as pure functions.
+
+State = the routing policy + the progress of an automatic rollout + the variant to go back to.
+Every operation returns a new state or raises `PolicyError` (the admin API answers 400/409).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tabserve.errors import TabserveError
+from tabserve.settings import Policy
+
+ROLLOUT_RUNNING: Final = "running"
+ROLLOUT_PROMOTED: Final = "promoted"
+ROLLOUT_ROLLED_BACK: Final = "rolled_back"
+ROLLOUT_STATES = (ROLLOUT_RUNNING, ROLLOUT_PROMOTED, ROLLOUT_ROLLED_BACK)
+
+
+class PolicyError(TabserveError):
+    """The operation does not apply to the current state (the message says why)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class GuardResult(_Frozen):
+    value: float | None  # None: not measured (not enough data), so it cannot fire
+    limit: float
+    ok: bool
+    detail: str
+
+
+class Rollout(_Frozen):
+    state: Literal["running", "promoted", "rolled_back"]
+    steps: list[float]
+    step: int  # index into steps
+    started: datetime
+    step_started: datetime
+    reason: str = ""
+    guards: dict[str, GuardResult] = Field(default_factory=dict)
+
+    @property
+    def percent(self) -> float:
+        return self.steps[self.step]
+
+
+class DeploymentState(_Frozen):
+    policy: Policy
+    rollout: Rollout | None = None
+    previous: str | None = None  # where `rollback` goes after a promotion or a switch
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @property
+    def rollout_running(self) -> bool:
+        return self.rollout is not None and self.rollout.state == ROLLOUT_RUNNING
+
+
+def _checked(state: DeploymentState, names: list[str]) -> DeploymentState:
+    problems = state.policy.problems(names)
+    if problems:
+        raise PolicyError("; ".join(problems))
+    return state
+
+
+def _with_policy(state: DeploymentState, names: list[str], **changes: Any) -> DeploymentState:
+    policy = state.policy.model_copy(update=changes)
+    return _checked(state.model_copy(update={"policy": Policy.model_validate(policy.model_dump())}), names)
+
+
+def _no_running_rollout(state: DeploymentState, action: str) -> None:
+    if state.rollout_running:
+        raise PolicyError(f"{action}: a rollout is running; roll back or promote first", status=409)
+
+
+def replace_policy(state: DeploymentState, names: list[str], policy: Policy) -> DeploymentState:
+    _no_running_rollout(state, "set policy")
+    return _checked(DeploymentState(policy=policy, previous=state.policy.primary), names)
+
+
+def switch(state: DeploymentState, names: list[str], to: str | None = None) -> DeploymentState:
+    """Blue-green: all traffic to `to` (default: the other of two variants), at once."""
+    _no_running_rollout(state, "switch")
+    current = state.policy.primary
+    if to is None:
+        others = [name for name in names if name != current]
+        if len(others) != 1:
+            raise PolicyError(f"switch: name the variant to switch to (one of {', '.join(others)})")
+        to = others[0]
+    switched = _with_policy(state, names, strategy="blue-green", active=to)
+    return switched.model_copy(update={"previous": current})
+
+
+def set_weights(state: DeploymentState, names: list[str], weights: dict[str, float]) -> DeploymentState:
+    """A/B: a sticky split by these weights."""
+    _no_running_rollout(state, "weights")
+    return _with_policy(state, names, strategy="ab", weights=weights)
+
+
+def set_canary(state: DeploymentState, names: list[str], percent: float) -> DeploymentState:
+    """Manual canary: `percent` of the traffic to the candidate."""
+    _no_running_rollout(state, "canary")
+    if not 0 <= percent <= 100:
+        raise PolicyError("percent: must be within [0, 100]")
+    return _with_policy(state, names, strategy="canary", canary_percent=percent)
+
+
+def start_rollout(
+    state: DeploymentState, names: list[str], steps: list[float], now: datetime
+) -> DeploymentState:
+    """Automatic canary: the first step now; guards decide the rest."""
+    _no_running_rollout(state, "rollout")
+    started = _with_policy(state, names, strategy="canary", canary_percent=steps[0])
+    rollout = Rollout(state=ROLLOUT_RUNNING, steps=steps, step=0, started=now, step_started=now)
+    return started.model_copy(update={"rollout": rollout})
+
+
+def is_last_step(state: DeploymentState) -> bool:
+    return state.rollout is not None and state.rollout.step + 1 >= len(state.rollout.steps)
+
+
+def advance(
+    state: DeploymentState, names: list[str], now: datetime, guards: dict[str, GuardResult], reason: str
+) -> DeploymentState:
+    """The rollout's next step; after the last one, promotion (with `reason`)."""
+    assert state.rollout is not None
+    rollout = state.rollout.model_copy(update={"guards": guards})
+    if is_last_step(state):
+        return promote(state.model_copy(update={"rollout": rollout}), names, reason=reason)
+    rollout = rollout.model_copy(update={"step": rollout.step + 1, "step_started": now})
+    stepped = _with_policy(state, names, canary_percent=rollout.percent)
+    return stepped.model_copy(update={"rollout": rollout})
+
+
+def promote(state: DeploymentState, names: list[str], reason: str = "") -> DeploymentState:
+    """The candidate becomes the champion and takes all traffic; the old champion is kept to go back to."""
+    policy = state.policy
+    if policy.candidate is None:
+        raise PolicyError("promote: there is no candidate", status=409)
+    champion = policy.champion
+    promoted = _with_policy(
+        state,
+        names,
+        strategy="single",
+        active=policy.candidate,
+        champion=policy.candidate,
+        candidate=champion,
+    )
+    rollout = state.rollout
+    if rollout is not None and rollout.state == ROLLOUT_RUNNING:
+        rollout = rollout.model_copy(update={"state": ROLLOUT_PROMOTED, "reason": reason})
+    return promoted.model_copy(update={"rollout": rollout, "previous": champion})
+
+
+def rollback(
+    state: DeploymentState, names: list[str], reason: str, guards: dict[str, GuardResult] | None = None
+) -> DeploymentState:
+    """Everything back to the champion; after a promotion or switch, back to the previous variant."""
+    policy = state.policy
+    rollout = state.rollout
+    if rollout is not None and rollout.state == ROLLOUT_RUNNING:
+        update: dict[str, Any] = {"state": ROLLOUT_ROLLED_BACK, "reason": reason}
+        rollout = rollout.model_copy(update=update if guards is None else {**update, "guards": guards})
+    if policy.strategy in ("canary", "ab", "shadow"):
+        back = _with_policy(state, names, strategy="single", active=policy.champion)
+        return back.model_copy(update={"rollout": rollout, "previous": None})
+    if state.previous is None:
+        raise PolicyError("rollback: nothing to go back to (no promotion or switch recorded)", status=409)
+    target = state.previous
+    # After a promotion the old champion is the candidate: swap them back.
+    roles = {"champion": target, "candidate": policy.active} if policy.candidate == target else {}
+    back = _with_policy(state, names, active=target, **roles)
+    return back.model_copy(update={"rollout": rollout, "previous": policy.active})
