@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -126,7 +127,10 @@ class AdminApi:
                 return denied
             if self.deployment is None:
                 return _error(503, "the service is still starting")
-            return await handler(request, self.deployment)
+            try:
+                return await handler(request, self.deployment)
+            except SQLAlchemyError as error:  # the state lives there: nothing was changed
+                return _error(503, f"the deployment database is unreachable: {type(error).__name__}; retry")
 
         return endpoint
 

@@ -42,6 +42,7 @@ CONFIGURATION_ACTOR, ROLLOUT_ACTOR = "configuration", "rollout"
 MAX_PENDING_STATS = 1_000
 APPLY_ATTEMPTS = 5
 FAILURE_LOG_EVERY_S = 10.0
+UNLOADED = 0  # version before the stored state could be read (stored versions start at 1)
 
 
 def check_compatible(models: dict[str, StoredModel]) -> None:
@@ -83,9 +84,11 @@ class Deployment:
         self._pending_stats: list[dict[str, Any]] = []
         self._last_failure_log: dict[str, float] = {}
         self.shadow = ShadowRunner(self._score_shadow, self.settings.shadow_max_pending, metrics)
-        create_schema(engine)
-        self.version, self.state = 0, self.configured
-        self._set(*self._load_or_init())
+        self._set(UNLOADED, self.configured)
+        try:
+            self._load()
+        except SQLAlchemyError as error:  # serve the configured policy; the sync thread retries
+            logger.warning("deployment state not loaded yet (database unreachable: %s)", error)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="deployment", daemon=True)
         self._thread.start()
@@ -236,8 +239,15 @@ class Deployment:
                 return written, new_state
         raise PolicyError("the deployment state kept changing; retry", status=409)
 
+    def _load(self) -> None:
+        create_schema(self.engine)
+        self._set(*self._load_or_init())
+
     def sync(self) -> None:
-        """Pick up a change made by another worker or replica."""
+        """Pick up a change made by another worker or replica (or load the state, if not yet)."""
+        if self.version == UNLOADED:
+            self._load()
+            return
         version = read_version(self.engine)
         if version is None or version == self.version:
             return

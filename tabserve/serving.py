@@ -86,7 +86,7 @@ class Scorer:
         self.variant = variant
         # BentoML's own adaptive batcher (CORK), used in-process on an inner batch method, so
         # single-record calls share one vectorised predict without a second service hop.
-        self._dispatcher: CorkDispatcher[tuple[dict[str, Any], str], dict[str, Any]] = CorkDispatcher(
+        self._dispatcher: CorkDispatcher[dict[str, Any], dict[str, Any]] = CorkDispatcher(
             max_latency_in_ms=settings.batching.max_latency_ms,
             max_batch_size=settings.batching.max_batch_size,
             fallback=_overloaded,
@@ -136,12 +136,11 @@ class Scorer:
             self.metrics.count(self.tag, self.variant, results, self.predictor.is_classifier)
         return results
 
-    async def _score_in_thread(self, items: Sequence[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
-        records, ids = zip(*items, strict=True)
-        return await run_in_threadpool(self.score_records, records, ids)
+    async def _score_in_thread(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return await run_in_threadpool(self.score_records, records)
 
-    async def score_one(self, record: dict[str, Any], request_id: str | None = None) -> dict[str, Any]:
-        result = await self._batched((record, request_id or new_request_id()))
+    async def score_one(self, record: dict[str, Any]) -> dict[str, Any]:
+        result = await self._batched(record)
         assert result is not None  # the fallback raises instead of returning
         return result
 

@@ -29,8 +29,8 @@ from tabserve.training import TARGET_COLUMN
 from tests.factories import reference_records
 from tests.faults import failing_variant, shuffled_label_data, slow_variant
 from tests.integration.conftest import ADMIN_TOKEN, deployment_server, run_train
-from tests.postgres import temporary_database
-from tests.servers import REPO
+from tests.postgres import ThrowawayCluster, count_rows, temporary_database
+from tests.servers import REPO, free_port
 
 FEEDBACK_EVERY = 10
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -339,6 +339,30 @@ def test_policy_survives_a_restart_and_reaches_every_worker(
         assert {predict(url, record)["variant"] for _ in range(40)} == {"blue"}
         status = _deploy_cli(url, "status")
         assert "blue-green" in status.stdout and "100.0%" in status.stdout
+
+
+def test_the_service_answers_while_its_database_is_down_and_loads_the_state_when_it_is_back(
+    logs: Path, default_model: StoredModel, candidate_model: StoredModel
+) -> None:
+    cluster = ThrowawayCluster(free_port())  # created, not started: the database is down
+    deployment = {
+        "variants": {"blue": default_model.tag, "green": candidate_model.tag},
+        "policy": {"strategy": "blue-green", "active": "blue"},
+    }
+    record = reference_records(default_model, 1)[0]
+    try:
+        with deployment_server(logs, deployment, cluster.url) as url:
+            assert predict(url, record)["variant"] == "blue"  # the configured policy, unstored
+            assert state(url)["version"] == 0
+            down = admin(url, "switch", reason="during the outage")
+            assert down.status_code == 503 and "unreachable" in down.json()["error"]
+            cluster.start()
+            wait_for(lambda: state(url)["version"] >= 1, 30, "the state stored once the database is back")
+            assert admin(url, "switch", reason="after the outage").status_code == 200
+            assert predict(url, record)["variant"] == "green"
+        assert count_rows(cluster.url) >= 2  # predictions made during the outage were spooled, then written
+    finally:
+        cluster.remove()
 
 
 def _deploy_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
