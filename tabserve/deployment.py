@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bentoml.exceptions import BentoMLException, InternalServerError
@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from tabserve.deployment_store import Change, insert_stats, read_state, read_version, write_state
+from tabserve.deployment_store import Change, insert_stats, prune_stats, read_state, read_version, write_state
 from tabserve.metrics import ServiceMetrics
 from tabserve.model_store import StoredModel
 from tabserve.policy import DeploymentState, PolicyError, advance, is_last_step, rollback
@@ -42,6 +42,7 @@ CONFIGURATION_ACTOR, ROLLOUT_ACTOR = "configuration", "rollout"
 MAX_PENDING_STATS = 1_000
 APPLY_ATTEMPTS = 5
 FAILURE_LOG_EVERY_S = 10.0
+PRUNE_EVERY_S = 3600.0
 UNLOADED = 0  # version before the stored state could be read (stored versions start at 1)
 
 
@@ -305,7 +306,7 @@ class Deployment:
     def _run(self) -> None:
         interval = self.settings.refresh_ms / 1000
         flush_every, check_every = self.settings.stats_flush_ms / 1000, self.settings.rollout.check_interval_s
-        next_flush = next_check = time.monotonic()
+        next_flush = next_check = next_prune = time.monotonic()
         while not self._stop.wait(interval):
             try:
                 self.sync()
@@ -316,6 +317,10 @@ class Deployment:
                 if now >= next_check:
                     next_check = now + check_every
                     self.tick()
+                if now >= next_prune:
+                    next_prune = now + PRUNE_EVERY_S
+                    retention = timedelta(days=self.settings.stats_retention_days)
+                    prune_stats(self.engine, datetime.now(UTC) - retention)
             except (SQLAlchemyError, PolicyError) as error:
                 logger.warning("deployment state not synced: %s", error)
 

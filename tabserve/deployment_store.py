@@ -13,7 +13,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Engine, Integer, String, Table, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from tabserve.prediction_store import ID_TYPE, metadata
@@ -139,6 +152,12 @@ def insert_stats(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         with engine.begin() as connection:
             connection.execute(insert(variant_stats), list(rows))
+
+
+def prune_stats(engine: Engine, before: datetime) -> int:
+    """Delete per-variant numbers older than `before`; returns how many rows went."""
+    with engine.begin() as connection:
+        return int(connection.execute(delete(variant_stats).where(variant_stats.c.ts < before)).rowcount)
 
 
 @dataclass(frozen=True)

@@ -216,6 +216,7 @@ class DeploymentSettings(_Frozen):
     sticky_field: str | None = Field(default=None, description="Else this field of the record.")
     refresh_ms: int = Field(default=500, ge=10, description="How soon every worker sees a change.")
     stats_flush_ms: int = Field(default=1000, ge=10)
+    stats_retention_days: float = Field(default=30, gt=0, description="Per-variant numbers kept this long.")
     shadow_max_pending: int = Field(
         default=10_000, ge=1, description="Records waiting for the shadow; more are dropped (counted)."
     )

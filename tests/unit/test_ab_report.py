@@ -19,7 +19,7 @@ from tabserve.ab_report import (
     wilson,
     write_report,
 )
-from tabserve.deployment_store import insert_stats
+from tabserve.deployment_store import insert_stats, prune_stats
 from tabserve.prediction_store import create_schema, insert_predictions, make_engine, set_labels
 from tabserve.variant_stats import StatsCollector
 
@@ -97,3 +97,10 @@ def test_without_labels_there_is_no_verdict(engine: Engine) -> None:
     log(engine, "b", 300, 0.9, seed=2, labelled=False)
     comparison = compare_variants(engine, ("a", "b"), True, SINCE, min_labels=50)
     assert comparison.verdict == NOT_ENOUGH and comparison.p_value is None and comparison.a.logged == 300
+
+
+def test_old_variant_numbers_are_pruned(engine: Engine) -> None:
+    log(engine, "a", 10, 0.9, seed=1, labelled=False)
+    assert prune_stats(engine, datetime.now(UTC) - timedelta(days=1)) == 0
+    assert prune_stats(engine, datetime.now(UTC) + timedelta(seconds=1)) == 1
+    assert compare_variants(engine, ("a", "b"), True, SINCE, min_labels=50).a.requests == 0
