@@ -270,10 +270,14 @@ class Deployment:
         evidence = gather(self.engine, state, self.settings.rollout, self.classifier)
         decision, guards, reason = judge(state, evidence, self.settings.rollout, now)
         self.metrics.show_guards(guards)
-        step = state.rollout.step
+        judged = (state.rollout.started, state.rollout.step)
 
         def still_at_step(current: DeploymentState) -> bool:
-            return current.rollout_running and current.rollout is not None and current.rollout.step == step
+            """The same rollout at the same step: otherwise another worker acted first."""
+            rollout = current.rollout
+            return (
+                current.rollout_running and rollout is not None and (rollout.started, rollout.step) == judged
+            )
 
         if decision == ADVANCE:
             if is_last_step(state):
@@ -307,6 +311,7 @@ class Deployment:
         interval = self.settings.refresh_ms / 1000
         flush_every, check_every = self.settings.stats_flush_ms / 1000, self.settings.rollout.check_interval_s
         next_flush = next_check = next_prune = time.monotonic()
+        last_warning = -math.inf
         while not self._stop.wait(interval):
             try:
                 self.sync()
@@ -322,7 +327,9 @@ class Deployment:
                     retention = timedelta(days=self.settings.stats_retention_days)
                     prune_stats(self.engine, datetime.now(UTC) - retention)
             except (SQLAlchemyError, PolicyError) as error:
-                logger.warning("deployment state not synced: %s", error)
+                if time.monotonic() - last_warning >= FAILURE_LOG_EVERY_S:  # an outage is not a log flood
+                    last_warning = time.monotonic()
+                    logger.warning("deployment state not synced (retrying): %s", error)
 
     def close(self) -> None:
         self._stop.set()
