@@ -76,3 +76,25 @@ def significance(a: np.ndarray, b: np.ndarray, classifier: bool) -> tuple[float,
         return float(2 * stats.norm.sf(abs(z))), "two-proportion z-test"
     result = stats.ttest_ind(a, b, equal_var=False)
     return float(result.pvalue), "Welch t-test on absolute errors"
+
+
+def worse_beyond_margin_p(
+    champion: np.ndarray, candidate: np.ndarray, classifier: bool, margin: float
+) -> float:
+    """One-sided p-value that the candidate is worse than the champion by more than the margin.
+
+    A non-inferiority test: accuracy lower by more than `margin` (classifiers), or MAE higher by
+    more than `margin` relatively (regressors). A small p means a real, too large drop; chance
+    differences between two equally good models do not produce one.
+    """
+    if classifier:
+        gap = (champion.mean() - margin) - candidate.mean()
+        variance = champion.var() / len(champion) + candidate.var() / len(candidate)
+    else:
+        gap = candidate.mean() - champion.mean() * (1 + margin)
+        variance = candidate.var(ddof=1) / len(candidate) + (1 + margin) ** 2 * champion.var(ddof=1) / len(
+            champion
+        )
+    if variance == 0:
+        return 0.0 if gap > 0 else 1.0
+    return float(stats.norm.sf(gap / math.sqrt(variance)))

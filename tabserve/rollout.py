@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from tabserve.deployment_store import VariantSummary, summarize_stats
 from tabserve.policy import DeploymentState, GuardResult, Rollout
 from tabserve.prediction_store import variant_outcomes
-from tabserve.quality import Quality, judge_quality, outcome_scores, significance
+from tabserve.quality import outcome_scores, worse_beyond_margin_p
 from tabserve.settings import RolloutSettings
 from tabserve.variant_stats import percentile_ms
 
@@ -69,16 +69,16 @@ def _quality_guard(evidence: Evidence, settings: RolloutSettings) -> GuardResult
         counts = f"{len(champion)}/{len(candidate)}"
         return _guard(None, settings.quality_drop, True, f"not enough labels (champion/candidate {counts})")
     metric = "accuracy" if evidence.classifier else "mae"
-    quality = Quality(metric, float(champion.mean()), float(candidate.mean()), len(candidate), None)
-    dropped = judge_quality(quality, settings.quality_drop).degraded
-    p_value, _ = significance(champion, candidate, evidence.classifier)
-    # A drop must also be significant: a few unlucky labels must not roll back a good model.
-    fired = bool(dropped) and p_value < settings.quality_alpha
+    reference, current = float(champion.mean()), float(candidate.mean())
+    # Fires only on a drop significantly larger than allowed (non-inferiority test), so a few
+    # unlucky labels never roll back a model as good as the champion.
+    p_value = worse_beyond_margin_p(champion, candidate, evidence.classifier, settings.quality_drop)
+    fired = p_value < settings.quality_alpha
     detail = (
-        f"{metric} {quality.current:.3f} vs champion {quality.reference:.3f} on {len(candidate)}/"
-        f"{len(champion)} labels (allowed drop {settings.quality_drop}, p = {p_value:.2g})"
+        f"{metric} {current:.3f} vs champion {reference:.3f} on {len(candidate)}/{len(champion)} labels "
+        f"(allowed drop {settings.quality_drop}, p = {p_value:.2g} that it is worse than that)"
     )
-    return _guard(quality.current, settings.quality_drop, not fired, detail)
+    return _guard(current, settings.quality_drop, not fired, detail)
 
 
 def _drift_guard(evidence: Evidence, settings: RolloutSettings) -> GuardResult:

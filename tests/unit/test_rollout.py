@@ -10,6 +10,7 @@ import pytest
 
 from tabserve.deployment_store import VariantSummary
 from tabserve.policy import DeploymentState, start_rollout
+from tabserve.quality import worse_beyond_margin_p
 from tabserve.rollout import ADVANCE, ROLL_BACK, WAIT, Evidence, judge, psi
 from tabserve.settings import Policy, RolloutSettings
 from tabserve.variant_stats import bucket_of
@@ -105,3 +106,16 @@ def test_guards_without_enough_data_cannot_fire() -> None:
         and guards["quality"].value is None
         and "not enough labels" in guards["quality"].detail
     )
+
+
+def test_the_quality_test_asks_whether_the_drop_exceeds_the_margin() -> None:
+    def correct(right: int, total: int) -> np.ndarray:
+        return np.array([1.0] * right + [0.0] * (total - right))
+
+    # Seen in a real run: an identical model, unlucky on 105 labels. Not beyond the 5-point margin.
+    assert worse_beyond_margin_p(correct(347, 355), correct(97, 105), True, 0.05) > 0.3
+    assert worse_beyond_margin_p(correct(970, 1000), correct(60, 100), True, 0.05) < 1e-6
+    rng = np.random.default_rng(0)
+    champion_errors = np.abs(rng.normal(0, 1, 2000))
+    assert worse_beyond_margin_p(champion_errors, np.abs(rng.normal(0, 1, 300)), False, 0.05) > 0.1
+    assert worse_beyond_margin_p(champion_errors, np.abs(rng.normal(0, 2, 300)), False, 0.05) < 1e-6
