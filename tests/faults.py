@@ -1,4 +1,4 @@
-"""Deliberately bad variants for deployment tests and benchmarks: slow, failing, or wrong.
+"""Deliberately bad variants for deployment tests and benchmarks: slow, stalled, failing, or wrong.
 
 The wrappers are saved into the model store like any pipeline; the server unpickles them by
 import path (`tests.faults`), which resolves because `bentoml serve` runs from the repository.
@@ -32,6 +32,26 @@ class SlowPipeline:
         return self.pipeline.predict_proba(features)
 
 
+class GatedPipeline:
+    """Answers like the wrapped pipeline once `gate` exists; until then every call waits (a stalled model)."""
+
+    def __init__(self, pipeline: Any, gate: Path, max_wait_s: float = 120) -> None:
+        self.pipeline, self.gate, self.max_wait_s = pipeline, gate, max_wait_s
+
+    def _wait(self) -> None:
+        deadline = time.monotonic() + self.max_wait_s  # bounded: a forgotten gate cannot hang a server
+        while not self.gate.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def predict(self, features: pd.DataFrame) -> Any:
+        self._wait()
+        return self.pipeline.predict(features)
+
+    def predict_proba(self, features: pd.DataFrame) -> Any:
+        self._wait()
+        return self.pipeline.predict_proba(features)
+
+
 class FailingPipeline:
     """Raises on every call."""
 
@@ -50,6 +70,10 @@ def save_variant(base: StoredModel, name: str, pipeline: Any) -> StoredModel:
 
 def slow_variant(base: StoredModel, delay_s: float) -> StoredModel:
     return save_variant(base, "slow", SlowPipeline(base.load_predictor().pipeline, delay_s))
+
+
+def gated_variant(base: StoredModel, gate: Path) -> StoredModel:
+    return save_variant(base, "gated", GatedPipeline(base.load_predictor().pipeline, gate))
 
 
 def failing_variant(base: StoredModel) -> StoredModel:

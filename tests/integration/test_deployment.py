@@ -27,7 +27,7 @@ from tabserve.model_store import StoredModel, get_model
 from tabserve.prediction_store import make_engine
 from tabserve.training import TARGET_COLUMN
 from tests.factories import reference_records
-from tests.faults import failing_variant, shuffled_label_data, slow_variant
+from tests.faults import failing_variant, gated_variant, shuffled_label_data, slow_variant
 from tests.integration.conftest import ADMIN_TOKEN, deployment_server, run_train
 from tests.postgres import ThrowawayCluster, count_rows, temporary_database
 from tests.servers import REPO, free_port
@@ -134,14 +134,12 @@ class Traffic:
 _clients = threading.local()
 
 
-def predict(url: str, record: dict[str, Any], key: str | None = None, timeout: float = 30) -> dict[str, Any]:
+def predict(url: str, record: dict[str, Any], key: str | None = None) -> dict[str, Any]:
     """POST /predict on a kept-alive connection of this thread's own."""
     if not hasattr(_clients, "client"):
         _clients.client = httpx.Client()
     headers = {"X-User-ID": key} if key else {}
-    response = _clients.client.post(
-        f"{url}/predict", json={"record": record}, headers=headers, timeout=timeout
-    )
+    response = _clients.client.post(f"{url}/predict", json={"record": record}, headers=headers, timeout=30)
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -231,38 +229,40 @@ def test_ab_split_is_weighted_sticky_and_logged(
 
 
 def test_a_failing_or_stalled_shadow_changes_and_delays_nothing(
-    logs: Path, database: str, default_model: StoredModel
+    logs: Path, database: str, default_model: StoredModel, tmp_path: Path
 ) -> None:
-    failing, slow = failing_variant(default_model), slow_variant(default_model, delay_s=1.0)
+    gate = tmp_path / "gate"  # the stalled shadow answers only once this file exists
+    failing, stalled = failing_variant(default_model), gated_variant(default_model, gate)
     deployment = {
-        "variants": {"champion": default_model.tag, "failing": failing.tag, "slow": slow.tag},
+        "variants": {"champion": default_model.tag, "failing": failing.tag, "stalled": stalled.tag},
         "policy": {"strategy": "shadow", "champion": "champion", "candidate": "failing"},
     }
     records = reference_records(default_model, 30)
     expected = [result["prediction"] for result in default_model.load_predictor().predict_records(records)]
     with deployment_server(logs, deployment, database) as url:
-        served = [predict(url, record, timeout=0.5) for record in records]
+        served = [predict(url, record) for record in records]
         assert [body["prediction"] for body in served] == expected
         assert {body["variant"] for body in served} == {"champion"}
         errors = ("tabserve_variant_errors_total", (("model", failing.tag), ("variant", "failing")))
         wait_for(lambda: metric_samples(url).get(errors, 0) >= 1, 10, "the failing shadow's errors counted")
 
-        policy = {"strategy": "shadow", "champion": "champion", "candidate": "slow"}
-        assert admin(url, "policy", policy=policy, reason="shadow the slow one").status_code == 200
-        # The shadow takes 1 s per call: on the response path, each of these would time out.
-        served = [predict(url, record, timeout=0.5) for record in records]
-        assert [body["prediction"] for body in served] == expected
-
+        policy = {"strategy": "shadow", "champion": "champion", "candidate": "stalled"}
+        assert admin(url, "policy", policy=policy, reason="shadow the stalled one").status_code == 200
         engine = make_engine(database)
 
         def shadow_rows() -> int:
             with engine.connect() as connection:
                 query = text(
-                    "SELECT count(*) FROM predictions WHERE variant = 'slow' AND request_id LIKE :shadow"
+                    "SELECT count(*) FROM predictions WHERE variant = 'stalled' AND request_id LIKE :shadow"
                 )
                 return int(connection.execute(query, {"shadow": "%:shadow"}).scalar_one())
 
-        wait_for(shadow_rows, 20, "the slow shadow's predictions logged")
+        # Every answer comes back while the shadow cannot finish: none of them waited for it.
+        served = [predict(url, record) for record in records]
+        assert [body["prediction"] for body in served] == expected
+        assert served[-1]["request_id"] and shadow_rows() == 0
+        gate.touch()
+        wait_for(shadow_rows, 30, "the released shadow's predictions logged")
         with engine.connect() as connection:
             failing_rows = connection.execute(
                 text("SELECT count(*) FROM predictions WHERE variant = 'failing'")
