@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from tabserve.deployment_store import VariantSummary, summarize_stats
+from tabserve.deployment_store import NO_TRAFFIC, VariantSummary, summarize_stats
 from tabserve.prediction_store import variant_outcomes
 from tabserve.quality import outcome_scores, significance
 from tabserve.variant_stats import percentile_ms
@@ -102,9 +102,14 @@ def _distribution(predictions: pd.Series, classifier: bool) -> dict[str, float]:
 
 
 def variant_report(
-    name: str, summary: VariantSummary, outcomes: pd.DataFrame, classifier: bool, min_labels: int
+    name: str,
+    summary: VariantSummary,
+    outcomes: pd.DataFrame,
+    scores: np.ndarray,
+    classifier: bool,
+    min_labels: int,
 ) -> VariantReport:
-    scores = outcome_scores(outcomes, classifier)
+    """`scores`: `outcome_scores` of the outcomes (computed once, also used for the test)."""
     quality = None
     if len(scores) >= min_labels:
         quality = wilson(int(scores.sum()), len(scores)) if classifier else mean_interval(scores)
@@ -133,12 +138,12 @@ def compare_variants(
 ) -> Comparison:
     summaries = summarize_stats(engine, since, until)
     outcomes = [variant_outcomes(engine, name, since, until, sample=sample) for name in names]
+    scores = [outcome_scores(frame, classifier) for frame in outcomes]
     reports = [
-        variant_report(name, summaries.get(name, VariantSummary(0, 0, {})), frame, classifier, min_labels)
-        for name, frame in zip(names, outcomes, strict=True)
+        variant_report(name, summaries.get(name, NO_TRAFFIC), frame, score, classifier, min_labels)
+        for name, frame, score in zip(names, outcomes, scores, strict=True)
     ]
     metric = "accuracy" if classifier else "mae"
-    scores = [outcome_scores(frame, classifier) for frame in outcomes]
     difference = p_value = None
     test, verdict = "", NOT_ENOUGH
     if all(report.quality is not None for report in reports):

@@ -280,13 +280,14 @@ class Deployment:
             )
 
         if decision == ADVANCE:
-            if is_last_step(state):
+            last = is_last_step(state)
+            if last:
                 reason = f"{reason}; every step passed: promoted"
             self.apply(
                 lambda current: (
                     advance(current, self.names, now, guards, reason) if still_at_step(current) else None
                 ),
-                Change(ROLLOUT_ACTOR, "promote" if is_last_step(state) else ADVANCE, reason),
+                Change(ROLLOUT_ACTOR, "promote" if last else ADVANCE, reason),
             )
         elif decision == ROLL_BACK:
             self.apply(

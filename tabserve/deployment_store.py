@@ -22,7 +22,6 @@ from sqlalchemy import (
     String,
     Table,
     delete,
-    func,
     insert,
     select,
     update,
@@ -171,25 +170,27 @@ class VariantSummary:
         return self.errors / self.requests if self.requests else None
 
 
+NO_TRAFFIC = VariantSummary(0, 0, {})
+
+
 def summarize_stats(
     engine: Engine, since: datetime, until: datetime | None = None
 ) -> dict[str, VariantSummary]:
-    """Totals per variant over a time range, all workers and replicas added up."""
+    """Totals per variant over a time range, all workers and replicas added up (one query)."""
     query = select(
-        variant_stats.c.variant,
-        func.sum(variant_stats.c.requests).label("requests"),
-        func.sum(variant_stats.c.errors).label("errors"),
+        variant_stats.c.variant, variant_stats.c.requests, variant_stats.c.errors, variant_stats.c.latency
     ).where(variant_stats.c.ts >= since)
-    histograms = select(variant_stats.c.variant, variant_stats.c.latency).where(variant_stats.c.ts >= since)
     if until is not None:
         query = query.where(variant_stats.c.ts < until)
-        histograms = histograms.where(variant_stats.c.ts < until)
+    rows: dict[str, list[Any]] = {}
     with engine.connect() as connection:
-        totals = connection.execute(query.group_by(variant_stats.c.variant)).all()
-        latency: dict[str, list[dict[str, int]]] = {}
-        for row in connection.execute(histograms):
-            latency.setdefault(row.variant, []).append(row.latency)
+        for row in connection.execute(query):
+            rows.setdefault(row.variant, []).append(row)
     return {
-        row.variant: VariantSummary(int(row.requests), int(row.errors), merge(latency.get(row.variant, [])))
-        for row in totals
+        variant: VariantSummary(
+            sum(row.requests for row in found),
+            sum(row.errors for row in found),
+            merge(row.latency for row in found),
+        )
+        for variant, found in rows.items()
     }

@@ -92,9 +92,9 @@ class ServiceMetrics:
         self.policy_version.set(version)
         for variant, share in shares.items():
             self.traffic_share.labels(variant).set(share)
-        rollout = state.rollout
-        self.rollout_step.set(rollout.step + 1 if rollout is not None and rollout.state == "running" else 0)
-        self.rollout_percent.set(rollout.percent if rollout is not None and rollout.state == "running" else 0)
+        rollout, running = state.rollout, state.rollout_running
+        self.rollout_step.set(rollout.step + 1 if rollout is not None and running else 0)
+        self.rollout_percent.set(rollout.percent if rollout is not None and running else 0)
         for name in ROLLOUT_STATES:
             self.rollout_state.labels(name).set(1.0 if rollout is not None and rollout.state == name else 0.0)
         if rollout is not None:

@@ -74,8 +74,8 @@ def _checked(state: DeploymentState, names: list[str]) -> DeploymentState:
 
 
 def _with_policy(state: DeploymentState, names: list[str], **changes: Any) -> DeploymentState:
-    policy = state.policy.model_copy(update=changes)
-    return _checked(state.model_copy(update={"policy": Policy.model_validate(policy.model_dump())}), names)
+    policy = Policy.model_validate({**state.policy.model_dump(), **changes})  # validated, unlike model_copy
+    return _checked(state.model_copy(update={"policy": policy}), names)
 
 
 def _no_running_rollout(state: DeploymentState, action: str) -> None:

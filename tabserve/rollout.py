@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from tabserve.deployment_store import VariantSummary, summarize_stats
+from tabserve.deployment_store import NO_TRAFFIC, VariantSummary, summarize_stats
 from tabserve.policy import DeploymentState, GuardResult, Rollout
 from tabserve.prediction_store import variant_outcomes
 from tabserve.quality import outcome_scores, worse_beyond_margin_p
@@ -161,7 +161,7 @@ def gather(engine: Engine, state: DeploymentState, settings: RolloutSettings, cl
     candidate, champion = str(policy.candidate), str(policy.champion)
     stats = summarize_stats(engine, rollout.step_started)
     return Evidence(
-        candidate=stats.get(candidate, VariantSummary(0, 0, {})),
+        candidate=stats.get(candidate, NO_TRAFFIC),
         candidate_outcomes=variant_outcomes(
             engine, candidate, rollout.step_started, sample=settings.sample_size
         ),
