@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,10 +20,26 @@ BENTOML = str(Path(sys.executable).with_name("bentoml"))
 READY_TIMEOUT_S = 90
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 10_000
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port below the kernel's ephemeral range.
+
+    A port the kernel hands out (bind to 0) can be handed out again, to an outgoing connection
+    of a client or a database pool, before the server binds it ("Address already in use"). Ports
+    below the ephemeral range are never given to outgoing connections.
+    """
+    first_ephemeral = int(EPHEMERAL_RANGE.read_text().split()[0]) if EPHEMERAL_RANGE.exists() else 32_768
+    while True:
+        port = random.randrange(LOWEST_PORT, first_ephemeral)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, path: str = "/readyz") -> None:
