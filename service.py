@@ -27,7 +27,13 @@ SETTINGS = load_settings()
 MODELS = {name: get_model(tag) for name, tag in SETTINGS.variants.items()}
 STORED = MODELS[str(SETTINGS.policy.primary)]  # the request schema and example come from it
 STICKY_FIELD = SETTINGS.deployment.sticky_field
-Record = record_model(STORED.schema, example_record(STORED.schema, STORED.load_reference()), STICKY_FIELD)
+Record = record_model(
+    STORED.schema,
+    example_record(STORED.schema, STORED.load_reference()),
+    STICKY_FIELD,
+    STORED.markers,
+    STORED.unused_columns,
+)
 Records = Annotated[
     list[Record],  # type: ignore[valid-type]
     Field(min_length=1, max_length=SETTINGS.serving.max_batch_records),
@@ -39,7 +45,7 @@ ADMIN = AdminApi(os.environ.get(ADMIN_TOKEN_ENV))  # read once, at start-up
 
 class Feedback(BaseModel):
     request_id: str = Field(min_length=1, max_length=64)
-    label: str | float | int
+    label: bool | int | float | str  # in its JSON type or as its text (1 or "1", true or "True")
 
 
 @bentoml.service(workers=1, traffic={"timeout": 60}, logging={"access": {"enabled": False}})
@@ -123,7 +129,9 @@ class TabularModel:
         return found
 
     @bentoml.api
-    def feedback(self, request_id: str, label: str | float | int, ctx: bentoml.Context) -> dict[str, Any]:
+    def feedback(
+        self, request_id: str, label: bool | int | float | str, ctx: bentoml.Context
+    ) -> dict[str, Any]:
         """Store the true label of one logged prediction (sending it again changes nothing)."""
         return self._feedback([Feedback(request_id=request_id, label=label)], ctx)
 
@@ -159,8 +167,7 @@ class TabularModel:
     @functools.lru_cache(maxsize=64)  # noqa: B019 (one service instance per worker)
     def _classes_of(self, tag: str) -> tuple[Any, ...] | None:
         served = {stored.tag: stored for stored in MODELS.values()}
-        classes = (served.get(tag) or get_model(tag)).metadata.get("classes")
-        return tuple(classes) if classes is not None else None
+        return (served.get(tag) or get_model(tag)).classes
 
 
 def _sticky_key(ctx: bentoml.Context, row: dict[str, Any]) -> str | None:

@@ -3,18 +3,24 @@
 The API and its OpenAPI document therefore match the model they serve.
 
 Contract (README "API"): every feature key must be present; its value may be null (missing,
-imputed by the pipeline); unknown keys are rejected; numbers must be finite.
+imputed by the pipeline); unknown keys are rejected; numbers must be finite. Raw text is cleaned
+by `tabserve.cleaning`, the rules training applied to the same column: a row sent as CSV text
+("3.5", "?" for missing) scores like the typed row.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+from pydantic_core import PydanticCustomError
 
-from tabserve.schema import NUMERIC, FeatureSchema, FeatureSpec
+from tabserve.cleaning import DEFAULT_MISSING_MARKERS, CleaningError
+from tabserve.schema import CATEGORICAL, NUMERIC, FeatureSchema, FeatureSpec, cell_cleaner
 
 
 def _field_name(index: int) -> str:
@@ -25,23 +31,65 @@ def _field_name(index: int) -> str:
 def _describe(feature: FeatureSpec) -> str:
     if feature.kind == NUMERIC:
         return f"numeric; seen in training: [{feature.minimum}, {feature.maximum}]; null = missing"
-    listed = ", ".join(feature.categories or [])
-    return f"categorical; seen in training: {listed}; unseen values are accepted; null = missing"
+    if feature.kind == CATEGORICAL:
+        listed = ", ".join(feature.categories or [])
+        count = feature.cardinality if feature.cardinality is not None else len(feature.categories or [])
+        most = "most frequent" if count > len(feature.categories or []) else "all"
+        return (
+            f"categorical; {count} values seen in training ({most}: {listed}); "
+            "unseen values are accepted; null = missing"
+        )
+    form = "HH:MM[:SS]" if feature.dtype == "time" else "YYYY-MM-DD[ HH:MM[:SS]]"
+    parts = ", ".join(feature.parts or []) or "none (constant in training)"
+    return f"date/time, ISO 8601 text {form}; used as: {parts}; null = missing"
 
 
-def _field(feature: FeatureSpec) -> tuple[Any, Any]:
+def _api_error(clean: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A cleaning function as a pydantic validator: its error becomes a 400 naming the field."""
+
+    def validate(value: Any) -> Any:
+        try:
+            return clean(value)
+        except CleaningError as error:
+            raise PydanticCustomError(error.code, error.message) from None
+
+    return validate
+
+
+def _text_only(clean: Callable[[Any], Any], value: Any) -> Any:
+    # A JSON number (or a NaN literal) goes to pydantic's float checks; only text is cleaned here.
+    return clean(value) if isinstance(value, str) else value
+
+
+def _scalar_only(clean: Callable[[Any], Any], value: Any) -> Any:
+    # null, or a list/object that the str type then rejects, pass through unchanged.
+    return clean(value) if isinstance(value, str | bool | int | float) else value
+
+
+def _field(feature: FeatureSpec, markers: Sequence[str]) -> tuple[Any, Any]:
     extra: dict[str, Any] = {"x-kind": feature.kind}
     if feature.categories is not None:
         extra["x-categories"] = feature.categories
+        extra["x-cardinality"] = feature.cardinality
+    description = _describe(feature)
+    clean = cell_cleaner(feature, markers)
     if feature.kind == NUMERIC:
-        annotation: Any = float | None
-        return annotation, Field(
-            alias=feature.name,
-            description=_describe(feature),
-            allow_inf_nan=False,
-            json_schema_extra=extra,
+        validator = BeforeValidator(_api_error(functools.partial(_text_only, clean)))
+        field = Field(
+            alias=feature.name, description=description, allow_inf_nan=False, json_schema_extra=extra
         )
-    return str | None, Field(alias=feature.name, description=_describe(feature), json_schema_extra=extra)
+        return Annotated[float | None, validator], field
+    validator = BeforeValidator(_api_error(functools.partial(_scalar_only, clean)))
+    return Annotated[str | None, validator], Field(
+        alias=feature.name, description=description, json_schema_extra=extra
+    )
+
+
+def _strip_keys(data: Any) -> Any:
+    """Keys are stripped like training's column names: a CSV header's `" income "` is `income`."""
+    if not isinstance(data, dict):
+        return data
+    return {key.strip() if isinstance(key, str) else key: value for key, value in data.items()}
 
 
 def example_record(schema: FeatureSchema, reference: pd.DataFrame) -> dict[str, Any]:
@@ -57,14 +105,28 @@ def example_record(schema: FeatureSchema, reference: pd.DataFrame) -> dict[str, 
 
 
 def record_model(
-    schema: FeatureSchema, example: dict[str, Any], key_field: str | None = None
+    schema: FeatureSchema,
+    example: dict[str, Any],
+    key_field: str | None = None,
+    markers: Sequence[str] = DEFAULT_MISSING_MARKERS,
+    unused: Mapping[str, str] | None = None,
 ) -> type[BaseModel]:
     """A pydantic model with one field per feature, keyed by the feature's real name.
 
     `key_field`: the sticky routing key (`deployment.sticky_field`); when it is not a feature it
     is an optional extra field, logged with the record and never given to the model.
+    `markers`: the missing markers the model was trained with.
+    `unused`: columns training left out (column -> reason): accepted and ignored, so a whole row of
+    the training file can be sent as it is; any other unknown key is still an error.
     """
-    fields = {_field_name(i): _field(feature) for i, feature in enumerate(schema.features)}
+    markers = tuple(markers)
+    fields = {_field_name(i): _field(feature, markers) for i, feature in enumerate(schema.features)}
+    for index, (name, reason) in enumerate((unused or {}).items()):
+        if name != key_field:
+            fields[f"unused{index}"] = (
+                Any,
+                Field(default=None, alias=name, exclude=True, description=f"Ignored: {reason}."),
+            )
     if key_field is not None and key_field not in schema.names:
         fields["routing_key"] = (
             str | None,
@@ -72,6 +134,7 @@ def record_model(
         )
     return create_model(  # type: ignore[call-overload,no-any-return]
         "Record",
+        __validators__={"strip_keys": model_validator(mode="before")(_strip_keys)},
         __config__=ConfigDict(
             extra="forbid",
             populate_by_name=False,

@@ -1,6 +1,7 @@
 """Load a training dataset and clean it into a frame the pipeline can learn from.
 
-Cleaning rules (documented in the README):
+Cleaning rules (documented in the README; the cell rules are `tabserve.cleaning`'s, shared by
+every scoring path):
 - column names are stripped of surrounding spaces;
 - string cells are stripped, and placeholder markers ("?", "", "NA", ...) become missing;
 - an object column whose every non-missing value parses as a number becomes numeric.
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tabserve.cleaning import clean_cell, clean_series, to_number
 from tabserve.errors import DataError
 from tabserve.settings import BUILTIN_DATASET_PREFIX, DataSettings
 
@@ -60,15 +62,15 @@ def load_dataset(source: str) -> pd.DataFrame:
 
 def clean_text(column: pd.Series, markers: frozenset[str]) -> pd.Series:
     """Pure: strip string cells; a cell that is a missing marker becomes NaN."""
-    stripped = column.map(lambda value: value.strip() if isinstance(value, str) else value)
-    return stripped.mask(stripped.isin(markers))
+    cleaned = column.map(lambda value: clean_cell(value, markers))
+    return cleaned.where(cleaned.notna(), np.nan).astype(object)
 
 
 def _unparseable(column: pd.Series) -> pd.Series:
     """The non-missing values of `column` that do not parse as numbers."""
     present = column.dropna()
-    parsed = pd.to_numeric(present, errors="coerce")
-    return present[parsed.isna()]
+    _, errors = clean_series(present, lambda value: to_number(value, ()))
+    return present[errors.notna()]
 
 
 def clean_frame(frame: pd.DataFrame, settings: DataSettings) -> pd.DataFrame:
@@ -79,7 +81,7 @@ def clean_frame(frame: pd.DataFrame, settings: DataSettings) -> pd.DataFrame:
     if duplicated:
         raise DataError(f"duplicate column names after stripping spaces: {duplicated}")
     forced_numeric = set(settings.numeric or [])
-    forced_categorical = set(settings.categorical or [])
+    forced_categorical = set(settings.categorical or []) | set(settings.datetime or [])
     for name in cleaned.columns:
         column = cleaned[name]
         if column.dtype != object and not isinstance(column.dtype, pd.StringDtype):
@@ -90,7 +92,7 @@ def clean_frame(frame: pd.DataFrame, settings: DataSettings) -> pd.DataFrame:
         if name in forced_categorical or (name == settings.target and bad.size):
             cleaned[name] = column
         elif not bad.size and present:
-            cleaned[name] = pd.to_numeric(column)
+            cleaned[name] = column.map(lambda value: to_number(value, ())).astype(float)
         elif name in forced_numeric or (present and 1 - bad.size / present >= NUMERIC_SHARE_FOR_TYPOS):
             row = int(bad.index[0]) + 1
             raise DataError(
@@ -112,7 +114,7 @@ def split_features(frame: pd.DataFrame, settings: DataSettings) -> tuple[pd.Data
     labeled = frame[frame[settings.target].notna()]
     if labeled.empty:
         raise DataError(f"target column {settings.target!r} has no values")
-    dropped = [settings.target, *settings.drop]
+    dropped = [settings.target]
     if settings.id_column:
         dropped.append(settings.id_column)
     features = labeled.drop(columns=[name for name in dropped if name in labeled.columns])

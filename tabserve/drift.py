@@ -111,7 +111,9 @@ def compare(
             reference_rows=len(reference),
             message=f"{len(current)} rows in the window, fewer than min_samples={settings.min_samples}",
         ), None
-    columns = [*schema.names, PREDICTION_COLUMN]
+    # Dates and times are not compared: their values move forward by nature (every new date is
+    # "unseen"); their numeric parts would fire on any window of another month.
+    columns = [*schema.numeric, *schema.categorical, PREDICTION_COLUMN]
     definition = _definition(schema, classifier)
     prepared = [frame[columns].copy() for frame in (current, reference)]
     for frame in prepared:

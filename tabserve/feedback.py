@@ -18,18 +18,38 @@ class FeedbackError(TabserveError):
         self.status = status
 
 
+def label_text(label: Any) -> str:
+    """A label's text, the same for its JSON type and its text: 1, 1.0 and "1" -> "1"; true -> "true"."""
+    if isinstance(label, bool):
+        return str(label).lower()
+    if isinstance(label, float) and label.is_integer():
+        return str(int(label))
+    text = str(label).strip()
+    return text.lower() if text.lower() in ("true", "false") else text
+
+
 def validate_label(label: Any, classes: tuple[Any, ...] | None, where: str) -> Any:
-    """The label as the model's own class value (classifiers) or a finite float (regressors)."""
+    """The label as the model's own class value (classifiers) or a finite float (regressors).
+
+    A label is accepted in its JSON type or as its text: for a 0/1 model `1`, `1.0` and `"1"`
+    are the class 1; for a True/False model `true` and `"True"` are the class True.
+    """
     if classes is None:
-        if isinstance(label, bool) or not isinstance(label, int | float) or not math.isfinite(label):
+        number = label
+        if isinstance(label, str):
+            try:
+                number = float(label.strip())
+            except ValueError:
+                number = None
+        if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
             raise FeedbackError(400, f"{where}: label must be a finite number for a regressor, got {label!r}")
-        return float(label)
-    by_text = {str(value): value for value in classes}
-    if str(label) not in by_text:
+        return float(number)
+    by_text = {label_text(value): value for value in classes}
+    if label_text(label) not in by_text:
         raise FeedbackError(
-            400, f"{where}: label {label!r} is not one of the model's classes {list(by_text)}"
+            400, f"{where}: label {label!r} is not one of the model's classes {[str(c) for c in classes]}"
         )
-    return by_text[str(label)]
+    return by_text[label_text(label)]
 
 
 def record_feedback(

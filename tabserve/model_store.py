@@ -11,6 +11,7 @@ import joblib
 import pandas as pd
 from bentoml.exceptions import NotFound
 
+from tabserve.cleaning import DEFAULT_MISSING_MARKERS
 from tabserve.errors import ModelNotFoundError
 from tabserve.predictor import Predictor
 from tabserve.schema import FeatureSchema
@@ -32,6 +33,21 @@ class StoredModel:
         return FeatureSchema.from_metadata(self.metadata["feature_schema"])
 
     @property
+    def markers(self) -> tuple[str, ...]:
+        """The missing markers the model was trained with: serving cleans raw values with them."""
+        return tuple(self.metadata.get("missing_markers", DEFAULT_MISSING_MARKERS))
+
+    @property
+    def unused_columns(self) -> dict[str, str]:
+        """Columns training left out, with the reason (ID-like, constant, all missing, configured)."""
+        return dict(self.metadata.get("dropped_columns", {}))
+
+    @property
+    def classes(self) -> tuple[Any, ...] | None:
+        classes = self.metadata.get("classes")
+        return tuple(classes) if classes is not None else None
+
+    @property
     def reference_path(self) -> Path:
         return self.path / REFERENCE_FILE
 
@@ -39,12 +55,11 @@ class StoredModel:
         return pd.read_parquet(self.reference_path)
 
     def load_predictor(self) -> Predictor:
-        classes = self.metadata.get("classes")
         return Predictor(
             pipeline=joblib.load(self.path / PIPELINE_FILE),
             schema=self.schema,
             tag=self.tag,
-            classes=tuple(classes) if classes is not None else None,
+            classes=self.classes,
         )
 
     def info(self) -> dict[str, Any]:

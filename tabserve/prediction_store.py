@@ -168,7 +168,7 @@ def load_window(
         return pd.DataFrame(), total
     features = pd.DataFrame.from_records([row["features"] for row in rows])
     meta = pd.DataFrame.from_records(
-        [{"ts": row["ts"], "prediction": row["prediction"], "label": row["label"]} for row in rows]
+        [{"prediction": row["prediction"], "label": row["label"]} for row in rows]
     )
     return pd.concat([features, meta], axis=1), total
 

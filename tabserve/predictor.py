@@ -43,7 +43,7 @@ class Predictor:
             np.array([[record[name] for name in numeric] for record in records], dtype=float),
             columns=numeric,
         )
-        for name in self.schema.categorical:
+        for name in (*self.schema.categorical, *self.schema.datetime):
             values = [record[name] for record in records]
             frame[name] = np.array([np.nan if v is None else v for v in values], dtype=object)
         return frame
@@ -52,7 +52,9 @@ class Predictor:
         if self.classes is None:
             return np.asarray(self.pipeline.predict(features)), None
         proba = np.asarray(self.pipeline.predict_proba(features))
-        labels = np.asarray(self.classes, dtype=object)
+        # The classes' own dtype (int, bool, str): an object array of ints is an "unknown" target
+        # type to scikit-learn's metrics, and 0/1 models must answer 0/1, not "0"/"1".
+        labels = np.asarray(self.classes)
         return labels[proba.argmax(axis=1)], proba
 
     def predict_frame(self, frame: pd.DataFrame, prepared: bool = False) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tabserve.cleaning import DEFAULT_MISSING_MARKERS
 from tabserve.errors import ConfigurationError
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configuration.yaml"
@@ -38,10 +39,11 @@ class DataSettings(_Frozen):
     id_column: str | None = None
     numeric: list[str] | None = Field(default=None, description="Force these columns numeric.")
     categorical: list[str] | None = Field(default=None, description="Force these categorical.")
-    drop: list[str] = Field(default_factory=list, description="Columns never used as features.")
-    missing_markers: list[str] = Field(
-        default_factory=lambda: ["", "?", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+    datetime: list[str] | None = Field(
+        default=None, description="Force these dates/times (ISO 8601 text; default: detected)."
     )
+    drop: list[str] = Field(default_factory=list, description="Columns never used as features.")
+    missing_markers: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_MARKERS))
 
 
 class TrainingSettings(_Frozen):
@@ -58,8 +60,11 @@ class TrainingSettings(_Frozen):
     )
 
 
+MODEL_NAME_PATTERN = r"^[a-z0-9_][a-z0-9_.-]*$"
+
+
 class ModelSettings(_Frozen):
-    name: str = Field(default="breast_cancer", pattern=r"^[a-z0-9_][a-z0-9_.-]*$")
+    name: str = Field(default="breast_cancer", pattern=MODEL_NAME_PATTERN)
     stage: str = "staging"
 
 

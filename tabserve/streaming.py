@@ -159,7 +159,12 @@ def run_worker(settings: Settings, tag: str, consumer: str | None) -> None:
     worker = StreamWorker(
         open_transport(stream, name),
         Scorer(stored, settings.serving, prediction_logger),
-        record_model(stored.schema, example_record(stored.schema, stored.load_reference())),
+        record_model(
+            stored.schema,
+            example_record(stored.schema, stored.load_reference()),
+            markers=stored.markers,
+            unused=stored.unused_columns,
+        ),
         stream.input_stream,
         batch_size=stream.batch_size,
         max_wait_ms=stream.max_wait_ms,

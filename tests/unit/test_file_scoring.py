@@ -38,7 +38,7 @@ def test_validate_reports_row_column_and_value(predictor: Predictor) -> None:
     )
     features, errors = validate_chunk(frame, predictor.schema, frozenset(MARKERS))
     assert errors.isna().tolist() == [True, False, True, False]
-    assert errors[1] == "row 2: column 'income': not a finite number: 'abc'"
+    assert errors[1] == "row 2: column 'income': not a number: 'abc'"
     assert errors[3] == "row 4: column 'income': not a finite number: 'inf'"
     assert np.isnan(features["income"][2]) and features["city"][3] == "3"
 
