@@ -52,7 +52,7 @@ def test_lenient_task_scores_good_rows_lists_bad_ones_and_logs(
     progress = httpx.post(f"{service_url}/score_file_progress", json={"task_id": task_id}).json()
     assert progress["state"] == "done" and progress["progress"] == 1.0
     assert (progress["rows"], progress["bad_rows"]) == (len(frame), 1)
-    assert progress["errors"] == ["row 6: column 'mean area': not a finite number: 'lots'"]
+    assert progress["errors"] == ["row 6: column 'mean area': not a number: 'lots'"]
     result = httpx.post(f"{service_url}/score_file_result", json={"task_id": task_id})
     scored = pd.read_csv(io.StringIO(result.text))
     assert scored["case"].tolist() == list(range(len(frame)))
