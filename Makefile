@@ -59,8 +59,9 @@ bench-tools: ## install the load generator and GNU time if missing (Debian packa
 	@command -v wrk >/dev/null && test -x /usr/bin/time || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk time >/dev/null)
 
-bench: env bench-tools ## serving benchmark: BentoML vs a plain FastAPI app (wrk)
+bench: env bench-tools ## serving benchmarks: pinned BentoML vs plain FastAPI, then unpinned workers 1/2 (wrk)
 	$(PY) bench/serving.py
+	$(PY) bench/scaling.py
 
 drift: env ## drift and quality check of the served model (python -m monitor)
 	$(PY) -m monitor

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from tabserve.admin_api import ADMIN_TOKEN_ENV, AdminApi
 from tabserve.api_models import example_record, record_model
+from tabserve.cpu_budget import auto_workers, available_cores
 from tabserve.deployment import Deployment
 from tabserve.feedback import FeedbackError, record_feedback
 from tabserve.file_tasks import ProgressStore, run_file_task
@@ -19,7 +20,7 @@ from tabserve.metrics import DriftMetricsRefresher, service_metrics
 from tabserve.model_store import get_model
 from tabserve.prediction_logger import open_prediction_logger
 from tabserve.prediction_store import make_engine
-from tabserve.serving import info_app, tune_gc
+from tabserve.serving import info_app, limit_worker_threads, tune_gc
 from tabserve.settings import load_settings
 
 SETTINGS = load_settings()
@@ -48,7 +49,10 @@ class Feedback(BaseModel):
     label: bool | int | float | str  # in its JSON type or as its text (1 or "1", true or "True")
 
 
-@bentoml.service(workers=1, traffic={"timeout": 60}, logging={"access": {"enabled": False}})
+WORKERS = SETTINGS.serving.workers or auto_workers(available_cores())  # BENTOML_CONFIG_OPTIONS wins
+
+
+@bentoml.service(workers=WORKERS, traffic={"timeout": 60}, logging={"access": {"enabled": False}})
 class TabularModel:
     """Predictions from a scikit-learn pipeline trained by `python -m train`."""
 
@@ -56,6 +60,7 @@ class TabularModel:
     locals().update({f"model_{name}": bentoml.models.BentoModel(m.tag) for name, m in MODELS.items()})
 
     def __init__(self) -> None:
+        limit_worker_threads(SETTINGS.serving, type(self).__name__, WORKERS)  # before any model loads
         metrics = service_metrics()
         self.prediction_logger = open_prediction_logger(SETTINGS.monitoring)
         logger_engine = self.prediction_logger.engine if self.prediction_logger else None

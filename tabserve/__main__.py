@@ -13,6 +13,7 @@ import logging
 import sys
 
 from tabserve.cli_errors import run_reporting_errors
+from tabserve.cpu_budget import limit_process_threads
 from tabserve.file_scoring import DEFAULT_CHUNK_ROWS
 from tabserve.settings import load_settings
 
@@ -38,6 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def score(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    limit_process_threads(settings.serving.threads_per_worker)  # Spark's executors limit their own
     tag = args.model or settings.served_tag
     if args.engine == "spark":
         from tabserve.spark_scoring import score_spark
@@ -58,6 +60,7 @@ def stream(args: argparse.Namespace) -> int:
     from tabserve.streaming import run_worker
 
     settings = load_settings(args.config)
+    limit_process_threads(settings.serving.threads_per_worker)
     run_worker(settings, args.model or settings.served_tag, args.consumer)
     return 0
 

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tabserve.cleaning import clean_series
+from tabserve.cpu_budget import apply_in_this_thread
 from tabserve.datasets import PARQUET_SUFFIXES
 from tabserve.errors import DataError
 from tabserve.predictor import Predictor
@@ -124,6 +125,7 @@ def score_chunk(
     if strict and messages:
         raise DataError(f"strict mode: {messages[0]}")
     if good.any():
+        apply_in_this_thread()  # the process's native-thread limit (OpenMP's is per thread)
         scored = predictor.predict_frame(features[good], prepared=True).reindex(frame.index)
     else:
         scored = pd.DataFrame(np.nan, index=frame.index, columns=predictor.output_columns)

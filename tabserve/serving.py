@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,6 +19,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tabserve.cpu_budget import (
+    apply_in_this_thread,
+    available_cores,
+    limit_native_threads,
+    scoring_thread_counts,
+    threads_per_worker,
+)
 from tabserve.file_scoring import ERROR_COLUMN
 from tabserve.metrics import ServiceMetrics
 from tabserve.model_store import StoredModel
@@ -36,6 +44,41 @@ def tune_gc(threshold: int) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(threshold, 100, 100)
+
+
+_worker_budget: dict[str, int] = {}  # this worker's cores, workers and threads, for GET /model/
+
+
+def started_workers(service_name: str, declared: int) -> int:
+    """The worker count BentoML started: the decorator's, unless BENTOML_CONFIG_OPTIONS changed it.
+
+    Read from BentoML's merged configuration (the same value its allocator spawned workers from;
+    there is no public accessor in 1.4).
+    """
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    try:
+        workers = BentoMLContainer.config.services.get()[service_name]["workers"]
+    except (KeyError, TypeError):
+        return declared
+    if workers == "cpu_count":
+        return os.cpu_count() or 1  # what BentoML's allocator counts for "cpu_count"
+    return int(workers) if isinstance(workers, int) and workers > 0 else declared
+
+
+def limit_worker_threads(settings: ServingSettings, service_name: str, declared_workers: int) -> int:
+    """In a service worker: limit native thread pools to this worker's share of the usable cores."""
+    cores = available_cores()
+    workers = started_workers(service_name, declared_workers)
+    threads = threads_per_worker(cores, workers, settings.threads_per_worker)
+    limit_native_threads(threads)
+    _worker_budget.update(usable_cores=cores, workers=workers, threads_per_worker=threads)
+    return threads
+
+
+def worker_runtime() -> dict[str, Any]:
+    """This worker's budget and the native pool sizes its scoring threads used (empty before any scoring)."""
+    return {"pid": os.getpid(), **_worker_budget, "native_threads": scoring_thread_counts()}
 
 
 def new_request_id() -> str:
@@ -105,6 +148,7 @@ class Scorer:
 
         Callers that must keep ids stable across retries (the stream worker) pass them in.
         """
+        apply_in_this_thread()  # OpenMP's limit is per thread; batches run on pool threads
         return self._finish(records, self.predictor.predict_records(list(records)), request_ids)
 
     def log_scored_frame(self, scored: pd.DataFrame) -> None:
@@ -155,9 +199,9 @@ class Scorer:
 
 
 def info_app(stored: StoredModel) -> Starlette:
-    """GET / -> model tag, metrics, feature schema and training fingerprint."""
+    """GET / -> model tag, metrics, feature schema, training fingerprint; `runtime`: the answering worker."""
 
     async def describe(_: Request) -> JSONResponse:
-        return JSONResponse(stored.info())
+        return JSONResponse({**stored.info(), "runtime": worker_runtime()})
 
     return Starlette(routes=[Route("/", describe, methods=["GET"])])

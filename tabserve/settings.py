@@ -81,6 +81,14 @@ class ServingSettings(_Frozen):
     gc_threshold: int = Field(default=10_000, ge=700)
     file_chunk_rows: int = Field(default=50_000, ge=1, description="Rows per chunk in file scoring.")
     task_dir: str = Field(default="var/tasks", description="Progress of file-scoring tasks.")
+    workers: int | None = Field(
+        default=None, ge=1, description="Service worker processes; null = one per usable core."
+    )
+    threads_per_worker: int | None = Field(
+        default=None,
+        ge=1,
+        description="Native (OpenMP, BLAS) threads per scoring process; null = cores // workers.",
+    )
 
 
 class MonitoringSettings(_Frozen):

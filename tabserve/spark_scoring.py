@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from tabserve.cpu_budget import limit_native_threads, threads_per_worker
 from tabserve.errors import DataError
 from tabserve.file_scoring import ERROR_COLUMN, is_parquet, score_chunk
 from tabserve.model_store import StoredModel, get_model
@@ -34,6 +35,17 @@ def _predictor(model_dir: str, tag: str, metadata: dict[str, Any]) -> Predictor:
             tag=tag, metadata=metadata, labels={}, path=local
         ).load_predictor()
     return _PREDICTORS[model_dir]
+
+
+def _limit_task_threads(setting: int | None) -> None:
+    """On the executor: the cores Spark gave this task (`spark.task.cpus`, default 1), or the setting.
+
+    An executor runs `executor cores / task cpus` Python workers at once, each one task.
+    """
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    limit_native_threads(threads_per_worker(context.cpus() if context else 1, 1, setting))
 
 
 def _output_schema(input_schema: Any, predictor: Predictor) -> Any:
@@ -75,8 +87,10 @@ def score_spark(
     frame = reader.parquet(source) if is_parquet(Path(source)) else reader.option("header", True).csv(source)
     frame = frame.toDF(*[name.strip() for name in frame.columns])
     classifier = predictor.is_classifier
+    thread_setting = settings.serving.threads_per_worker
 
     def score_partitions(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        _limit_task_threads(thread_setting)
         local = _predictor(model_dir, tag, metadata)
         for chunk in chunks:
             out, _messages = score_chunk(chunk, local, markers, strict)

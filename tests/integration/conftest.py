@@ -22,6 +22,7 @@ from tests.servers import REPO, bentoml_server
 # Small limits so the limit tests send small bodies; monitoring outputs in a temporary folder.
 TEST_CONFIG = """
 serving:
+  workers: 1                   # one per core is the default; the deployment tests ask for more
   max_batch_records: 20
   max_body_bytes: 200000
 monitoring:

@@ -95,3 +95,12 @@ def test_variants_fill_in_the_roles_in_order(tmp_path: Path) -> None:
 def test_bad_deployment_settings_are_named(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         load_settings(_config(tmp_path, text), environ={})
+
+
+def test_workers_and_threads_default_to_auto_and_refuse_zero(tmp_path: Path) -> None:
+    committed = load_settings(DEFAULT_CONFIG_PATH, environ={}).serving
+    assert committed.workers is None and committed.threads_per_worker is None  # null = auto
+    chosen = load_settings(_config(tmp_path, "serving: {workers: 2, threads_per_worker: 3}\n"), environ={})
+    assert (chosen.serving.workers, chosen.serving.threads_per_worker) == (2, 3)
+    with pytest.raises(ConfigurationError, match=r"serving\.threads_per_worker"):
+        load_settings(_config(tmp_path, "serving: {threads_per_worker: 0}\n"), environ={})
