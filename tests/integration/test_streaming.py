@@ -227,3 +227,25 @@ def test_records_the_model_fails_on_are_dead_lettered_not_retried_forever(
     assert sorted(letter["input_id"] for letter in letters) == sorted(ids)
     assert all(letter["reason"] == "scoring failed: RuntimeError: injected failure" for letter in letters)
     assert client.xlen(streams["output"]) == 0 and client.xpending(streams["input"], "g")["pending"] == 0
+
+
+def test_a_command_redis_refuses_is_retried_not_fatal(
+    default_model: StoredModel, streams: dict[str, str], tmp_path: Path
+) -> None:
+    """A redis.ResponseError (here: the output key is not a stream) used to end the worker."""
+    client: Any = redis.Redis.from_url(REDIS_URL)
+    client.set(streams["output"], "not a stream")
+    ids = push(client, streams["input"], reference_records(default_model, 3))
+    env = {"TABSERVE_DATABASE_URL": f"sqlite:///{tmp_path}/log.db"}
+    log = tmp_path / "w.log"
+    worker = start_worker(config(tmp_path, streams), env, "w", log)
+    try:
+        wait_until(lambda: "Redis refused a command" in log.read_text())
+        assert worker.poll() is None, log.read_text()[-2000:]
+        client.delete(streams["output"])  # the operator fixes it: the pending batch goes through
+        wait_until(lambda: client.xlen(streams["output"]) >= 3, timeout=90)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0, log.read_text()[-2000:]
+    assert sorted(r["input_id"] for r in outputs(client, streams["output"])) == sorted(ids)
+    assert "WRONGTYPE" in log.read_text() and client.xpending(streams["input"], "g")["pending"] == 0
