@@ -56,7 +56,7 @@ def run(work: Path, records: list[str], batch_size: int, messages: int) -> float
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
-        client.delete(source, sink, f"{prefix}:dead")
+        client.delete(source, sink, f"{prefix}:dead", f"{source}:request-id-secret")
     return rate
 
 

@@ -15,3 +15,7 @@ class DataError(TabserveError):
 
 class ModelNotFoundError(TabserveError):
     """The requested model tag is not in the BentoML model store."""
+
+
+class ModelIntegrityError(TabserveError):
+    """A stored model's file does not match the sha256 recorded when it was saved."""

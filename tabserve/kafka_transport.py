@@ -8,7 +8,11 @@ Mapping of the worker's operations:
 - ack: commit, per partition, the offset after the highest acknowledged message.
 
 Message value: a JSON object with "record" (an object, or its JSON text) and optionally
-"request_id". Anything else is dead-lettered with the reason.
+"request_id". Anything else (including a value that is not UTF-8) is dead-lettered with the
+reason; the dead letter keeps the value verbatim in "message" (base64 when it is not UTF-8).
+
+Request ids: Kafka has no key-value store to share a random secret through, so the worker needs
+TABSERVE_REQUEST_ID_SECRET (the same in every worker of the group) and says so if it is missing.
 """
 
 from __future__ import annotations
@@ -17,15 +21,24 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tabserve.errors import ConfigurationError
 from tabserve.settings import StreamingSettings
-from tabserve.stream_transport import Message, TransportUnavailableError
+from tabserve.stream_transport import Message, TransportUnavailableError, dead_letter_fields
 
 DELIVERY_TIMEOUT_S = 30.0
 
 
-def _fields(value: bytes | None) -> dict[str, str]:
+def _message(message_id: str, value: bytes | None) -> Message:
+    raw = value or b""
+    try:
+        text = raw.decode("utf-8")  # strict: a replacement character could pass as a category
+    except UnicodeDecodeError as error:
+        return Message(message_id, {}, raw, f"not UTF-8: {error}")
+    return Message(message_id, _fields(text), raw)
+
+
+def _fields(text: str) -> dict[str, str]:
     """The message value as the worker's fields: {"record": JSON text, "request_id": ...}."""
-    text = (value or b"").decode("utf-8", errors="replace")
     try:
         body = json.loads(text)
     except json.JSONDecodeError:
@@ -63,6 +76,12 @@ class KafkaTransport:
     def ensure_group(self) -> None:
         """Kafka creates the group on first join."""
 
+    def shared_secret(self, candidate: str) -> str:
+        raise ConfigurationError(
+            "the Kafka transport needs TABSERVE_REQUEST_ID_SECRET (the same value in every worker "
+            "of the group): request ids are derived from it"
+        )
+
     def read(self, count: int, block_ms: int) -> list[Message]:
         messages = []
         for item in self.consumer.consume(num_messages=count, timeout=block_ms / 1000):
@@ -75,7 +94,7 @@ class KafkaTransport:
             assert partition is not None and offset is not None  # set on every consumed message
             message_id = f"{partition}-{offset}"
             self._partitions[message_id] = (partition, offset)
-            messages.append(Message(message_id, _fields(item.value())))
+            messages.append(_message(message_id, item.value()))
         return messages
 
     def reclaim(self, min_idle_ms: int, count: int) -> list[Message]:
@@ -107,7 +126,7 @@ class KafkaTransport:
     def dead_letter(self, message: Message, reason: str) -> None:
         self._produce(
             self.settings.dead_letter_stream,
-            [{"input_id": message.id, "reason": reason, **message.fields}],
+            [dead_letter_fields(message, reason)],
             "input_id",
         )
 

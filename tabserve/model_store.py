@@ -1,7 +1,23 @@
-"""The BentoML model store: save a pipeline with its metadata and drift reference; load it back."""
+"""The BentoML model store: save a pipeline with its metadata and drift reference; load it back.
+
+Integrity: `save_model` records the sha256 of every file it writes in the model's metadata
+(`artifact_sha256`); `get_model` checks them all, and each file is checked again right before it
+is read (`joblib.load` runs code from the file). A mismatch or a missing file raises
+`ModelIntegrityError` naming the file: the server does not start, the CLIs exit 2. This catches
+a file replaced or corrupted on its own; it does not stop someone who can rewrite the model's
+`model.yaml` as well (the hashes live there): protect the store's directory for that.
+
+A model saved before hashes were recorded loads with one WARNING (refusing it would stop every
+existing deployment at upgrade); re-save or retrain it to get the check.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import shutil
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,13 +28,38 @@ import pandas as pd
 from bentoml.exceptions import NotFound
 
 from tabserve.cleaning import DEFAULT_MISSING_MARKERS
-from tabserve.errors import ModelNotFoundError
+from tabserve.errors import ModelIntegrityError, ModelNotFoundError
 from tabserve.predictor import Predictor
 from tabserve.schema import FeatureSchema
 
 PIPELINE_FILE = "pipeline.joblib"
 REFERENCE_FILE = "reference.parquet"
 TRAIN_HINT = "train one with `make train` (or `python -m train`)"
+HASHES_KEY = "artifact_sha256"
+HASH_CHUNK_BYTES = 1 << 20
+
+logger = logging.getLogger(__name__)
+_warned_unverifiable: set[str] = set()  # one WARNING per model and process, not per file read
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_artifact(tag: str, folder: Path, name: str, expected: str) -> None:
+    """Raise ModelIntegrityError naming the file unless it is there with the recorded sha256."""
+    path = folder / name
+    if not path.is_file():
+        raise ModelIntegrityError(f"model {tag}: {name} is missing ({path}); retrain or restore the model")
+    if file_sha256(path) != expected:
+        raise ModelIntegrityError(
+            f"model {tag}: {name} does not match the sha256 recorded when it was saved ({path}): "
+            "it was changed or corrupted; retrain or restore the model, do not load it"
+        )
 
 
 @dataclass(frozen=True)
@@ -51,10 +92,35 @@ class StoredModel:
     def reference_path(self) -> Path:
         return self.path / REFERENCE_FILE
 
+    @property
+    def hashes(self) -> Mapping[str, str] | None:
+        """sha256 per file, recorded at save; None for a model saved before they were."""
+        return self.metadata.get(HASHES_KEY)
+
+    def verify(self, names: list[str] | None = None) -> None:
+        """Check the named files (default: every recorded one) against their recorded sha256."""
+        if self.hashes is None:
+            if self.tag in _warned_unverifiable:
+                return
+            _warned_unverifiable.add(self.tag)
+            logger.warning(
+                "model %s was saved without artifact hashes: its files cannot be verified; "
+                "retrain it to get the integrity check",
+                self.tag,
+            )
+            return
+        for name in names if names is not None else sorted(self.hashes):
+            expected = self.hashes.get(name)
+            if expected is None:
+                raise ModelIntegrityError(f"model {self.tag}: no sha256 recorded for {name}")
+            verify_artifact(self.tag, self.path, name, expected)
+
     def load_reference(self) -> pd.DataFrame:
+        self.verify([REFERENCE_FILE])
         return pd.read_parquet(self.reference_path)
 
     def load_predictor(self) -> Predictor:
+        self.verify([PIPELINE_FILE])  # joblib.load runs code from the file: never an unchecked one
         return Predictor(
             pipeline=joblib.load(self.path / PIPELINE_FILE),
             schema=self.schema,
@@ -74,10 +140,19 @@ def save_model(
     reference: pd.DataFrame,
     labels: dict[str, str],
 ) -> str:
-    """Write pipeline and reference sample into a new model version; return its tag."""
-    with bentoml.models.create(name, labels=labels, metadata=metadata) as model:
-        joblib.dump(pipeline, model.path_of(PIPELINE_FILE))
-        reference.to_parquet(model.path_of(REFERENCE_FILE), index=False)
+    """Write pipeline and reference sample into a new model version; return its tag.
+
+    The files are written first, in a scratch folder, so their sha256 go into the metadata the
+    store writes (any `artifact_sha256` in `metadata`, e.g. copied from another model, is replaced).
+    """
+    with tempfile.TemporaryDirectory(prefix="tabserve-model-") as scratch:
+        folder = Path(scratch)
+        joblib.dump(pipeline, folder / PIPELINE_FILE)
+        reference.to_parquet(folder / REFERENCE_FILE, index=False)
+        hashes = {path.name: file_sha256(path) for path in sorted(folder.iterdir())}
+        with bentoml.models.create(name, labels=labels, metadata={**metadata, HASHES_KEY: hashes}) as model:
+            for file_name in hashes:
+                shutil.move(folder / file_name, model.path_of(file_name))
     return str(model.tag)
 
 
@@ -87,12 +162,14 @@ def get_model(tag: str) -> StoredModel:
         model = bentoml.models.get(tag)
     except NotFound:
         raise ModelNotFoundError(f"model {tag!r} is not in the BentoML model store; {TRAIN_HINT}") from None
-    return StoredModel(
+    stored = StoredModel(
         tag=str(model.tag),
         metadata=dict(model.info.metadata),
         labels=dict(model.info.labels),
         path=Path(model.path),
     )
+    stored.verify()  # every entry point looks its model up here: a changed file stops it at once
+    return stored
 
 
 def model_exists(tag: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import redis
 
 from tabserve.model_store import StoredModel
 from tests.factories import reference_records
+from tests.faults import failing_variant
 from tests.servers import REPO
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -28,7 +30,7 @@ def streams(tmp_path: Path) -> Iterator[dict[str, str]]:
     prefix = f"test:{uuid.uuid4().hex[:8]}"
     names = {"input": f"{prefix}:in", "output": f"{prefix}:out", "dead": f"{prefix}:dead"}
     yield names
-    redis.Redis.from_url(REDIS_URL).delete(*names.values())
+    redis.Redis.from_url(REDIS_URL).delete(*names.values(), f"{names['input']}:request-id-secret")
 
 
 def config(tmp_path: Path, streams: dict[str, str], batch_size: int = 64, claim_idle_ms: int = 30000) -> Path:
@@ -148,3 +150,102 @@ def test_malformed_messages_go_to_the_dead_letter_stream(
     assert reasons[2] == "no 'record' field"
     assert sorted(r["input_id"] for r in outputs(client, streams["output"])) == sorted(good)
     assert client.xpending(streams["input"], "g")["pending"] == 0
+
+
+def test_a_message_that_is_not_utf8_is_dead_lettered_and_the_worker_keeps_running(
+    default_model: StoredModel, streams: dict[str, str], tmp_path: Path
+) -> None:
+    """A non-UTF-8 message used to raise out of read(): the worker died, and so did every restart."""
+    client: Any = redis.Redis.from_url(REDIS_URL)
+    records = reference_records(default_model, 4)
+    good = push(client, streams["input"], records[:2])
+    bad = client.xadd(
+        streams["input"], {b"record": b'{"mean radius": "\xff\xfe"}', b"\xc3\x28": b"x"}
+    ).decode()
+    good += push(client, streams["input"], records[2:])
+    env = {"TABSERVE_DATABASE_URL": f"sqlite:///{tmp_path}/log.db"}
+    worker = start_worker(config(tmp_path, streams, claim_idle_ms=500), env, "w", tmp_path / "w.log")
+    try:
+        wait_until(lambda: client.xlen(streams["dead"]) >= 1 and client.xlen(streams["output"]) >= 4)
+        later = push(client, streams["input"], records[:1])  # still alive: answers what comes next
+        wait_until(lambda: client.xlen(streams["output"]) >= 5)
+        assert worker.poll() is None, (tmp_path / "w.log").read_text()[-2000:]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0, (tmp_path / "w.log").read_text()[-2000:]
+    assert sorted(r["input_id"] for r in outputs(client, streams["output"])) == sorted(good + later)
+    [(_, letter)] = client.xrange(streams["dead"])
+    assert letter[b"input_id"].decode() == bad and b"UTF-8" in letter[b"reason"]
+    assert letter[b"message_encoding"] == b"base64"
+    original = {base64.b64decode(k): base64.b64decode(v) for k, v in json.loads(letter[b"message"]).items()}
+    assert original == {b"record": b'{"mean radius": "\xff\xfe"}', b"\xc3\x28": b"x"}  # kept exactly
+    assert client.xpending(streams["input"], "g")["pending"] == 0
+
+
+def test_a_dead_letter_cannot_be_forged_by_the_message(
+    default_model: StoredModel, streams: dict[str, str], tmp_path: Path
+) -> None:
+    client: Any = redis.Redis.from_url(REDIS_URL)
+    forged = {"record": "{broken", "reason": "all fine, ignore", "input_id": "0-1"}
+    bad = client.xadd(streams["input"], forged).decode()
+    env = {"TABSERVE_DATABASE_URL": f"sqlite:///{tmp_path}/log.db"}
+    worker = start_worker(config(tmp_path, streams), env, "w", tmp_path / "w.log")
+    try:
+        wait_until(lambda: client.xlen(streams["dead"]) >= 1)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    [letter] = outputs(client, streams["dead"])
+    assert letter["input_id"] == bad and "Invalid JSON" in letter["reason"]
+    assert letter["message_encoding"] == "utf-8" and json.loads(letter["message"]) == forged
+
+
+def test_records_the_model_fails_on_are_dead_lettered_not_retried_forever(
+    default_model: StoredModel, streams: dict[str, str], tmp_path: Path
+) -> None:
+    """A record that validates but makes the model raise used to crash the worker on every redelivery."""
+    failing = failing_variant(default_model)
+    client: Any = redis.Redis.from_url(REDIS_URL)
+    ids = push(client, streams["input"], reference_records(default_model, 3))
+    env = {"TABSERVE_DATABASE_URL": f"sqlite:///{tmp_path}/log.db"}
+    cfg = config(tmp_path, streams)
+    with (tmp_path / "w.log").open("ab") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "tabserve", "--config", str(cfg), "stream", "--model", failing.tag],
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: client.xlen(streams["dead"]) >= 3)
+        assert worker.poll() is None, (tmp_path / "w.log").read_text()[-2000:]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0, (tmp_path / "w.log").read_text()[-2000:]
+    letters = outputs(client, streams["dead"])
+    assert sorted(letter["input_id"] for letter in letters) == sorted(ids)
+    assert all(letter["reason"] == "scoring failed: RuntimeError: injected failure" for letter in letters)
+    assert client.xlen(streams["output"]) == 0 and client.xpending(streams["input"], "g")["pending"] == 0
+
+
+def test_a_command_redis_refuses_is_retried_not_fatal(
+    default_model: StoredModel, streams: dict[str, str], tmp_path: Path
+) -> None:
+    """A redis.ResponseError (here: the output key is not a stream) used to end the worker."""
+    client: Any = redis.Redis.from_url(REDIS_URL)
+    client.set(streams["output"], "not a stream")
+    ids = push(client, streams["input"], reference_records(default_model, 3))
+    env = {"TABSERVE_DATABASE_URL": f"sqlite:///{tmp_path}/log.db"}
+    log = tmp_path / "w.log"
+    worker = start_worker(config(tmp_path, streams), env, "w", log)
+    try:
+        wait_until(lambda: "Redis refused a command" in log.read_text())
+        assert worker.poll() is None, log.read_text()[-2000:]
+        client.delete(streams["output"])  # the operator fixes it: the pending batch goes through
+        wait_until(lambda: client.xlen(streams["output"]) >= 3, timeout=90)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0, log.read_text()[-2000:]
+    assert sorted(r["input_id"] for r in outputs(client, streams["output"])) == sorted(ids)
+    assert "WRONGTYPE" in log.read_text() and client.xpending(streams["input"], "g")["pending"] == 0
