@@ -174,6 +174,9 @@ class PredictionLogger:
         rows = with_log_ids(rows)
         payload = encode_rows(rows) if self.journal is not None else b""
         with self._count_lock:
+            if self._stop.is_set():  # closed: no writer any more, the spool keeps them
+                self._spool(rows)
+                return
             try:
                 self._queue.put_nowait(rows)
             except queue.Full:  # bounded memory: overflow goes to disk, never dropped
@@ -196,9 +199,9 @@ class PredictionLogger:
         for _ in range(batches):
             self._queue.task_done()
         with self._count_lock:
+            if self.journal is not None:  # before `_finished` moves: `flush()` returns on it
+                self.journal.trim(self._finished + batches)
             self._finished += batches
-            if self.journal is not None:
-                self.journal.trim(self._finished)
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until everything queued so far is written (or spooled); True if it was."""
@@ -209,8 +212,12 @@ class PredictionLogger:
         return self._finished >= target
 
     def close(self, timeout_s: float = 30.0) -> None:
+        """Drain, then stop. Safe to call again (every variant's scorer shares this logger)."""
+        if self._stop.is_set():
+            return
         self.flush(timeout_s)
-        self._stop.set()
+        with self._count_lock:  # a concurrent log() either queued (drained below) or spools
+            self._stop.set()
         self._thread.join(timeout_s)
         leftovers = self._drain_queue()
         persisted = True

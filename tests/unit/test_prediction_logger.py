@@ -150,3 +150,20 @@ def test_a_poison_row_in_a_spool_file_never_blocks_the_files_after_it(tmp_path: 
     logger.close()
     assert logger.spooled_files() == [] and count(database) == 100
     assert len(logger.quarantine_files()) == 1
+
+
+def test_the_journal_forgets_rows_once_they_are_in_the_database(tmp_path: Path) -> None:
+    logger = PredictionLogger(
+        f"sqlite:///{tmp_path / 'p.db'}",
+        tmp_path / "spool",
+        flush_interval_s=0.01,
+        journal_segment_bytes=2_000,
+    )
+    for start in range(0, 300, 10):
+        logger.log(prediction_rows("j", start, 10))  # ~1.3 KB a batch: segments rotate
+    assert logger.flush()
+    segments = list((tmp_path / "spool" / "journal").glob("*.journal"))
+    assert len(segments) == 1 and segments[0].stat().st_size == 0, segments
+    logger.close()
+    assert count(tmp_path / "p.db") == 300
+    assert not list((tmp_path / "spool" / "journal").glob("*.journal")), "a graceful close leaves no journal"
