@@ -24,22 +24,21 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-from sqlalchemy.exc import (
-    DataError,
-    DBAPIError,
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-    SQLAlchemyError,
-    StatementError,
-)
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from tabserve.prediction_journal import Journal, adopt_journals
+from tabserve.prediction_spool import (
+    QUARANTINE_DIR,
+    SPOOL_SUFFIX,
+    decode_lines,
+    encode_rows,
+    is_row_error,
+    quarantine,
+    reason_of,
+)
 from tabserve.prediction_store import (
     create_schema,
     database_key,
@@ -52,13 +51,9 @@ from tabserve.settings import MonitoringSettings
 
 logger = logging.getLogger(__name__)
 
-SPOOL_SUFFIX = ".jsonl"
 REPLAYING_SUFFIX = ".replaying"
-QUARANTINE_DIR = "quarantine"
 MAX_BACKOFF_S = 10.0
 ADOPT_EVERY_S = 30.0  # a sibling worker killed while this one runs: its journal is picked up
-MAX_REASON_CHARS = 500
-ENCODE_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
 
 
 def _alive(pid: int) -> bool:
@@ -69,39 +64,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # another user's process: alive all the same
         return True
     return True
-
-
-def encode_rows(rows: Sequence[dict[str, Any]]) -> bytes:
-    """JSON lines (orjson: datetimes, dates and numpy values included; anything else as text)."""
-    return b"".join(orjson.dumps(row, default=str, option=ENCODE_OPTIONS) for row in rows)
-
-
-def decode_lines(data: bytes) -> tuple[list[dict[str, Any]], list[str]]:
-    """(rows, unreadable lines). A journal cut by `kill -9` mid-write may end in half a line."""
-    rows, unreadable = [], []
-    for line in data.splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-            row["ts"] = datetime.fromisoformat(row["ts"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            unreadable.append(line.decode(errors="replace"))
-            continue
-        rows.append(row)
-    return rows, unreadable
-
-
-def is_row_error(error: SQLAlchemyError) -> bool:
-    """The database refused these rows (retrying cannot help), as opposed to being unreachable."""
-    if isinstance(error, DBAPIError):
-        return isinstance(error, IntegrityError | DataError) and not error.connection_invalidated
-    return isinstance(error, StatementError)  # a value that could not be bound (no DBAPI call made)
-
-
-def reason_of(error: SQLAlchemyError) -> str:
-    original = getattr(error, "orig", None) or error
-    return str(original).strip().splitlines()[0][:MAX_REASON_CHARS] if str(original).strip() else repr(error)
 
 
 class PredictionLogger:
@@ -355,22 +317,8 @@ class PredictionLogger:
             temporary.rename(self.spool_dir / name)  # atomic: a replayer never sees half a file
 
     def _quarantine(self, rejected: Sequence[tuple[dict[str, Any] | str, str]]) -> None:
-        """Keep rows the database refused, with its reason, out of the way of every other row."""
-        if not rejected:
-            return
-        folder = self.spool_dir / QUARANTINE_DIR
-        folder.mkdir(exist_ok=True)
-        path = folder / f"{self.database_key}{SPOOL_SUFFIX}"
-        now = datetime.now(UTC)
-        entries = [{"row": row, "reason": reason, "quarantined_at": now} for row, reason in rejected]
-        with self._quarantine_lock, path.open("ab") as out:
-            out.write(encode_rows(entries))
-        logger.error(
-            "the prediction log database rejected %d row(s); moved to %s (first reason: %s)",
-            len(rejected),
-            path,
-            rejected[0][1],
-        )
+        with self._quarantine_lock:
+            quarantine(self.spool_dir / QUARANTINE_DIR, self.database_key, rejected)
 
     def _replay_spool(self) -> None:
         for path in self.spooled_files():
