@@ -3,6 +3,9 @@
 In-process, no HTTP: one-row batches (as `/predict` hands them over) into a SQLite log,
 alternating off/on for several rounds; prints microseconds per call, the median ratio, and the
 share of a request's time at the serving benchmark's ~1,250 rps (800 us a request).
+It overstates the cost: the journal's `os.write` releases the GIL, and the log's writer thread,
+busy inserting the same rows, may hold it for up to a switch interval (the serving benchmark is
+the end-to-end figure).
 Usage: python bench/journal.py [--calls 5000] [--rounds 5]
 """
 
