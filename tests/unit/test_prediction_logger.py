@@ -9,7 +9,8 @@ from pathlib import Path
 
 import sqlalchemy
 
-from tabserve.prediction_logger import PredictionLogger
+from tabserve.prediction_logger import PredictionLogger, open_prediction_logger
+from tabserve.settings import MonitoringSettings
 from tests.factories import prediction_rows
 from tests.servers import REPO
 
@@ -57,7 +58,8 @@ def test_close_spools_what_it_cannot_write(tmp_path: Path) -> None:
 KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
-from tabserve.prediction_logger import PredictionLogger
+from tabserve.prediction_logger import PredictionLogger, open_prediction_logger
+from tabserve.settings import MonitoringSettings
 from tests.factories import prediction_rows
 logger = PredictionLogger(sys.argv[1], Path(sys.argv[2]), flush_interval_s=30)
 for start in range(0, 200, 20):
@@ -167,3 +169,15 @@ def test_the_journal_forgets_rows_once_they_are_in_the_database(tmp_path: Path) 
     logger.close()
     assert count(tmp_path / "p.db") == 300
     assert not list((tmp_path / "spool" / "journal").glob("*.journal")), "a graceful close leaves no journal"
+
+
+def test_the_journal_settings_reach_the_logger(tmp_path: Path) -> None:
+    base = MonitoringSettings(sqlite_path=str(tmp_path / "p.db"), spool_dir=str(tmp_path / "spool"))
+    synced = open_prediction_logger(base.model_copy(update={"journal_fsync": True}))
+    assert synced is not None and synced.journal is not None and synced.journal.fsync
+    synced.log(prediction_rows("fs", 0, 10))  # fsync on every append: slower, same rows
+    synced.close()
+    assert count(tmp_path / "p.db") == 10
+    unjournaled = open_prediction_logger(base.model_copy(update={"journal": False}))
+    assert unjournaled is not None and unjournaled.journal is None
+    unjournaled.close()
