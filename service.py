@@ -13,7 +13,7 @@ from tabserve.admin_api import ADMIN_TOKEN_ENV, AdminApi
 from tabserve.api_models import example_record, record_model
 from tabserve.cpu_budget import auto_workers, available_cores
 from tabserve.deployment import Deployment
-from tabserve.feedback import FeedbackError, record_feedback
+from tabserve.feedback import FEEDBACK_TOKEN_ENV, FeedbackError, LabelUpdate, authorize, record_feedback
 from tabserve.file_tasks import ProgressStore, run_file_task
 from tabserve.http_limits import BodySizeLimit
 from tabserve.metrics import DriftMetricsRefresher, service_metrics
@@ -42,11 +42,18 @@ Records = Annotated[
 
 
 ADMIN = AdminApi(os.environ.get(ADMIN_TOKEN_ENV))  # read once, at start-up
+FEEDBACK_TOKEN = os.environ.get(FEEDBACK_TOKEN_ENV) or None  # read once, at start-up
+RequestId = Annotated[str, Field(min_length=1, max_length=64)]
+Actor = Annotated[str | None, Field(max_length=200, description="Who changes the label (audit trail).")]
+Reason = Annotated[str | None, Field(max_length=500, description="Why (audit trail).")]
 
 
 class Feedback(BaseModel):
-    request_id: str = Field(min_length=1, max_length=64)
+    request_id: RequestId
     label: bool | int | float | str  # in its JSON type or as its text (1 or "1", true or "True")
+    correct: bool = Field(default=False, description="Required to change a label already set.")
+    actor: Actor = None
+    reason: Reason = None
 
 
 WORKERS = SETTINGS.serving.workers or auto_workers(available_cores())  # BENTOML_CONFIG_OPTIONS wins
@@ -135,10 +142,21 @@ class TabularModel:
 
     @bentoml.api
     def feedback(
-        self, request_id: str, label: bool | int | float | str, ctx: bentoml.Context
+        self,
+        request_id: RequestId,
+        label: bool | int | float | str,
+        ctx: bentoml.Context,
+        correct: bool = False,
+        actor: Actor = None,
+        reason: Reason = None,
     ) -> dict[str, Any]:
-        """Store the true label of one logged prediction (sending it again changes nothing)."""
-        return self._feedback([Feedback(request_id=request_id, label=label)], ctx)
+        """Store the true label of one logged prediction (sending it again changes nothing).
+
+        Changing a label already set needs `correct: true` (else 409); every change is audited.
+        With `TABSERVE_FEEDBACK_TOKEN` set, send `Authorization: Bearer <token>`.
+        """
+        item = Feedback(request_id=request_id, label=label, correct=correct, actor=actor, reason=reason)
+        return self._feedback([item], ctx)
 
     @bentoml.api
     def feedback_batch(
@@ -148,16 +166,20 @@ class TabularModel:
         return self._feedback(items, ctx)
 
     def _feedback(self, items: list[Feedback], ctx: bentoml.Context) -> dict[str, Any]:
-        if self.prediction_logger is None:
-            ctx.response.status_code = 409
-            return {"error": "the prediction log is off (monitoring.log_predictions: false)"}
         try:
-            return {"stored": self._store_labels([(item.request_id, item.label) for item in items])}
+            authorize(FEEDBACK_TOKEN, ctx.request.headers.get("authorization"))
+            if self.prediction_logger is None:
+                raise FeedbackError(
+                    HTTPStatus.CONFLICT, "the prediction log is off (monitoring.log_predictions: false)"
+                )
+            return {"stored": self._store_labels([LabelUpdate(**item.model_dump()) for item in items])}
         except FeedbackError as error:
             ctx.response.status_code = error.status
+            if error.status == HTTPStatus.UNAUTHORIZED:
+                ctx.response.headers["WWW-Authenticate"] = "Bearer"
             return {"error": str(error)}
 
-    def _store_labels(self, pairs: list[tuple[str, Any]]) -> int:
+    def _store_labels(self, pairs: list[LabelUpdate]) -> int:
         assert self.prediction_logger is not None
         try:
             return record_feedback(self.engine, pairs, self._classes_of)

@@ -1,7 +1,8 @@
 """Serving benchmark: BentoML service vs a plain FastAPI app, same pipeline, side by side.
 
 Server on core 0 (one worker), load from core 1 with wrk. Prints rps, p50, p99 and ratios.
-Usage: python bench/serving.py [--duration 10] [--models default,forest]
+Usage: python bench/serving.py [--duration 10] [--models default,forest] [--journal-overhead]
+Only the journal's cost: --models none --skip-logging-overhead --journal-overhead --duration 5
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--models", default="default,forest", help="'none': only the logging overhead")
     parser.add_argument("--skip-logging-overhead", action="store_true")
+    parser.add_argument("--journal-overhead", action="store_true", help="also: the journal off vs on")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the overhead runs")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
@@ -159,15 +162,28 @@ def main() -> None:
             f"{b['rps'] / p['rps']:>8.2f}x {b['p99'] / p['p99']:>8.2f}x"
         )
     if not args.skip_logging_overhead:
-        print_logging_overhead(home, args.duration)
+        print_logging_overhead(home, args.duration, args.rounds)
+    if args.journal_overhead:
+        print_journal_overhead(home, args.duration, args.rounds)
     shutil.rmtree(home, ignore_errors=True)
 
 
 def print_logging_overhead(home: Path, duration: int, rounds: int = 3) -> None:
-    """The default model with the prediction log on (SQLite) and off, c=32.
+    """The default model with the prediction log on (SQLite) and off, c=32."""
+    alternate(home, duration, rounds, "prediction-log overhead", {"off": "log_predictions: false", "on": ""})
 
-    Run-to-run noise here is a few percent, as large as the effect: off and on alternate for
-    `rounds` rounds, and the median ratio is the result.
+
+def print_journal_overhead(home: Path, duration: int, rounds: int = 5) -> None:
+    """The prediction log on, its kill -9 journal off and on (`monitoring.journal`), c=32."""
+    alternate(
+        home, duration, rounds, "journal overhead (log on)", {"off": "journal: false", "on": "journal: true"}
+    )
+
+
+def alternate(home: Path, duration: int, rounds: int, title: str, settings: dict[str, str]) -> None:
+    """Two monitoring settings ("off", "on") measured in alternating rounds; the median ratio is the result.
+
+    Run-to-run noise here is a few percent, as large as the effect: hence rounds, side by side.
     """
     name = "bench_hgb"
     from tabserve.model_store import model_exists
@@ -176,22 +192,22 @@ def print_logging_overhead(home: Path, duration: int, rounds: int = 3) -> None:
         train(name, None)
     body = example_body(name)
     bento_cmd = [str(BIN / "bentoml"), "serve", "service:TabularModel", "--host", "127.0.0.1"]
-    print("\nprediction-log overhead, default model, c=32")
+    print(f"\n{title}, default model, c=32, {rounds} alternating rounds of {duration}s")
     print(f"{'round':<6} {'off rps':>8} {'on rps':>8} {'on/off':>7} {'off p99':>8} {'on p99':>8}")
     ratios = []
     for round_index in range(1, rounds + 1):
         measured = {}
-        for logging_on in (False, True):
-            config = home / f"logging-{logging_on}.yaml"
+        for label, extra in settings.items():
+            config = home / f"monitoring-{label}.yaml"
             config.write_text(
-                f"monitoring:\n  log_predictions: {str(logging_on).lower()}\n"
-                f"  sqlite_path: {home}/predictions.db\n  spool_dir: {home}/spool\n"
+                f"monitoring:\n  sqlite_path: {home}/predictions.db\n  spool_dir: {home}/spool\n"
+                + (f"  {extra}\n" if extra else "")
             )
             env = {"TABSERVE_MODEL": f"{name}:latest", "TABSERVE_CONFIG": str(config)}
-            with server(bento_cmd, env, home / f"logging-{logging_on}.log") as url:
+            with server(bento_cmd, env, home / f"monitoring-{label}.log") as url:
                 run_wrk(f"{url}/predict", body, 8, 2)
-                measured[logging_on] = run_wrk(f"{url}/predict", body, 32, duration)
-        off, on = measured[False], measured[True]
+                measured[label] = run_wrk(f"{url}/predict", body, 32, duration)
+        off, on = measured["off"], measured["on"]
         ratios.append(on["rps"] / off["rps"])
         print(
             f"{round_index:<6} {off['rps']:>8.0f} {on['rps']:>8.0f} {ratios[-1]:>6.3f}x "

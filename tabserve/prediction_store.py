@@ -2,10 +2,16 @@
 
 SQLite by default (no setup); PostgreSQL when a URL is configured, so replicas share one log.
 The schema is created on first use.
+
+Each logged row has its own `log_id`, a hash of what was predicted (request id, model, variant,
+features, prediction), computed when it is scored and carried through the journal and the
+spool: replays and redeliveries of the same prediction insert it once, while a second, different
+prediction that reuses a caller's request id is a row of its own (`request_id` is not unique).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +23,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -30,17 +37,20 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 
 from tabserve.settings import MonitoringSettings
 
 metadata = MetaData()
+LOG_ID_CHARS = 32
 ID_TYPE = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER keys only
 
 predictions = Table(
     "predictions",
     metadata,
     Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column("request_id", String(64), nullable=False, unique=True),
+    Column("log_id", String(LOG_ID_CHARS), nullable=False, unique=True),
+    Column("request_id", String(64), nullable=False, index=True),
     Column("ts", DateTime(timezone=True), nullable=False, index=True),
     Column("model", String(200), nullable=False, index=True),
     Column("variant", String(64), nullable=False),
@@ -49,6 +59,20 @@ predictions = Table(
     Column("probabilities", JSON),
     Column("label", JSON),
     Column("label_ts", DateTime(timezone=True)),
+)
+
+# Every change of ground truth (a first label, or an explicit correction), never updated.
+label_changes = Table(
+    "label_changes",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("request_id", String(64), nullable=False, index=True),
+    Column("log_id", String(LOG_ID_CHARS), nullable=False),
+    Column("old_label", JSON(none_as_null=True)),  # SQL NULL: there was no label
+    Column("new_label", JSON, nullable=False),
+    Column("actor", String(200)),
+    Column("reason", String(500)),
 )
 
 monitoring_runs = Table(
@@ -71,6 +95,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _to_json(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def log_id_of(row: dict[str, Any]) -> str:
+    """The row's identity: the same prediction always gets the same id, a different one another."""
+    identity = [row["request_id"], row["model"], row["variant"], row["features"], row["prediction"]]
+    encoded = orjson.dumps(identity, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+    return hashlib.blake2b(encoded, digest_size=LOG_ID_CHARS // 2).hexdigest()
+
+
+def with_log_ids(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [row if "log_id" in row else {**row, "log_id": log_id_of(row)} for row in rows]
+
+
+def database_key(url: str) -> str:
+    """A short name for a database (its URL without the password), for files that belong to it."""
+    rendered = make_url(url).set(password=None).render_as_string(hide_password=False)
+    return hashlib.sha256(rendered.encode()).hexdigest()[:12]
 
 
 def make_engine(url: str) -> Engine:
@@ -101,35 +142,55 @@ def create_schema(engine: Engine) -> None:
 
 
 def insert_predictions(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows; a request id already logged is skipped, so replays are idempotent."""
+    """Insert rows; a row already logged (same `log_id`) is skipped, so replays are idempotent."""
     if not rows:
         return
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(predictions).on_conflict_do_nothing(index_elements=["request_id"])
+    statement = dialect.insert(predictions).on_conflict_do_nothing(index_elements=["log_id"])
     with engine.begin() as connection:
-        connection.execute(statement, list(rows))
+        connection.execute(statement, with_log_ids(rows))
 
 
-def models_of(engine: Engine, request_ids: Iterable[str]) -> dict[str, str]:
-    """request id -> model tag, for the ids that are logged."""
-    ids = list(request_ids)
-    with engine.connect() as connection:
-        result = connection.execute(
-            select(predictions.c.request_id, predictions.c.model).where(predictions.c.request_id.in_(ids))
+def logged_rows(connection: Connection, request_ids: Iterable[str]) -> dict[str, list[Any]]:
+    """request id -> its logged rows (log_id, model, label), locked until the transaction ends."""
+    query = (
+        select(predictions.c.log_id, predictions.c.request_id, predictions.c.model, predictions.c.label)
+        .where(predictions.c.request_id.in_(list(request_ids)))
+        .order_by(predictions.c.id)
+        .with_for_update()  # two corrections of one label at once: one waits (ignored by SQLite)
+    )
+    found: dict[str, list[Any]] = {}
+    for row in connection.execute(query):
+        found.setdefault(row.request_id, []).append(row)
+    return found
+
+
+def write_label_changes(connection: Connection, changes: Sequence[dict[str, Any]]) -> None:
+    """Set each row's label and keep the change in `label_changes` (same transaction)."""
+    if not changes:
+        return
+    now = datetime.now(UTC)
+    for change in changes:
+        connection.execute(
+            update(predictions)
+            .where(predictions.c.log_id == change["log_id"])
+            .values(label=change["new_label"], label_ts=now)
         )
-        return {row.request_id: row.model for row in result}
+    audit = [{"actor": None, "reason": None, **change, "ts": now} for change in changes]
+    connection.execute(label_changes.insert(), audit)
 
 
 def set_labels(engine: Engine, labels: dict[str, Any]) -> None:
-    """Store ground truth against logged predictions (setting the same label again changes nothing)."""
-    now = datetime.now(UTC)
+    """Label every row of these request ids, unconditionally (fixtures and tools; audited all the same)."""
     with engine.begin() as connection:
-        for request_id, label in labels.items():
-            connection.execute(
-                update(predictions)
-                .where(predictions.c.request_id == request_id)
-                .values(label=label, label_ts=now)
-            )
+        logged = logged_rows(connection, labels)
+        changes = [
+            {"request_id": request_id, "log_id": row.log_id, "old_label": row.label, "new_label": label}
+            for request_id, label in labels.items()
+            for row in logged.get(request_id, [])
+            if row.label != label
+        ]
+        write_label_changes(connection, changes)
 
 
 def _window_filter(model: str, since: datetime | None, until: datetime | None) -> list[Any]:
