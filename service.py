@@ -19,6 +19,7 @@ from tabserve.http_errors import quiet_client_errors
 from tabserve.http_limits import HttpLimits, RequestGuard
 from tabserve.metrics import DriftMetricsRefresher, service_metrics
 from tabserve.model_store import get_model
+from tabserve.openapi_doc import OpenApiAmendments
 from tabserve.prediction_logger import open_prediction_logger
 from tabserve.prediction_store import make_engine
 from tabserve.serving import info_app, tune_gc
@@ -182,7 +183,7 @@ def _task_id(ctx: bentoml.Context) -> str:
     synchronous upload shared the id `local`, so anyone could download the last caller's data).
     """
     given = getattr(ctx.request.state, "task_id", None)
-    return given if is_task_id(given) else new_task_id()
+    return given if isinstance(given, str) and is_task_id(given) else new_task_id()
 
 
 def _sticky_key(ctx: bentoml.Context, row: dict[str, Any]) -> str | None:
@@ -203,5 +204,6 @@ LIMITS = HttpLimits(
     upload_paths=frozenset(f"{_ROUTES[name]}{tail}" for name in UPLOAD_APIS for tail in ("", "/submit")),
 )
 TabularModel.add_asgi_middleware(RequestGuard, limits=LIMITS)  # type: ignore[attr-defined]
+TabularModel.add_asgi_middleware(OpenApiAmendments)  # type: ignore[attr-defined]
 TabularModel.mount_asgi_app(info_app(STORED), path="/model")  # type: ignore[attr-defined]
 TabularModel.mount_asgi_app(ADMIN.app(), path="/admin")  # type: ignore[attr-defined]
