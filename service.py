@@ -200,6 +200,7 @@ LIMITS = HttpLimits(
     max_body_bytes=SETTINGS.serving.max_body_bytes,
     max_upload_bytes=SETTINGS.serving.max_upload_bytes,
     max_concurrency=SETTINGS.serving.max_concurrency,
+    max_large_requests=SETTINGS.serving.max_large_requests,
     json_paths=frozenset(route for name, route in _ROUTES.items() if name not in UPLOAD_APIS),
     upload_paths=frozenset(f"{_ROUTES[name]}{tail}" for name in UPLOAD_APIS for tail in ("", "/submit")),
 )

@@ -78,6 +78,9 @@ class ServingSettings(_Frozen):
     max_concurrency: int = Field(
         default=64, ge=1, description="Requests in progress per worker; more: 429 with Retry-After."
     )
+    max_large_requests: int = Field(
+        default=2, ge=1, description="Requests with a body over 1 MiB in progress per worker; more wait."
+    )
     batching: BatchingSettings = BatchingSettings()
     gc_threshold: int = Field(default=10_000, ge=700)
     file_chunk_rows: int = Field(default=50_000, ge=1, description="Rows per chunk in file scoring.")
