@@ -31,8 +31,8 @@ def bound_value(value: Any) -> Any:
         return bound_text(value)
     if isinstance(value, list):
         kept = [bound_value(item) for item in value[:MAX_LISTED_ITEMS]]
-        if len(value) > MAX_LISTED_ITEMS:
-            kept.append(f"… {len(value) - MAX_LISTED_ITEMS} more")
+        if len(value) > MAX_LISTED_ITEMS:  # an object, like the validation errors it stands for
+            kept.append({"type": "truncated", "msg": f"{len(value) - MAX_LISTED_ITEMS} more not listed"})
         return kept
     if isinstance(value, dict):
         return {bound_text(str(key)): bound_value(item) for key, item in value.items()}
