@@ -41,9 +41,12 @@ Records = Annotated[
 ADMIN = AdminApi(os.environ.get(ADMIN_TOKEN_ENV))  # read once, at start-up
 
 
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: a 400 here, not a 500 at the insert
+
+
 class Feedback(BaseModel):
-    request_id: str = Field(min_length=1, max_length=64)
-    label: str | float | int
+    request_id: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    label: Annotated[str, Field(pattern=NO_NUL)] | float | int
 
 
 @bentoml.service(workers=1, traffic={"timeout": 60}, logging={"access": {"enabled": False}})
