@@ -1,7 +1,8 @@
 """`/docs.json` says what the service really answers: BentoML's generated document does not.
 
 BentoML 1.4.40 declares a 400 body's `detail` as a string (it is a list of validation errors),
-task states `success`/`failure`/`cancelled` (it answers `completed`/`failed`/`canceled`), and
+task states `success`/`failure`/`cancelled` (it answers `completed`/`failed`/`canceled`), times
+that `/submit` does not answer, and
 knows nothing of the 413, 415 and 429 that `tabserve.http_limits` answers. A client generated
 from the document, or schemathesis, would reject real answers. The document is amended on its
 way out; BentoML offers no public hook to change it.
@@ -46,9 +47,10 @@ def amend_openapi(doc: dict[str, Any]) -> dict[str, Any]:
     for name in ("InvalidArgument", "NotFound", "InternalServerError"):
         if name in schemas:
             schemas[name]["properties"]["detail"] = CLIENT_ERROR_SCHEMA["properties"]["detail"]  # type: ignore[index]
-    status = schemas.get("TaskStatusResponse", {}).get("properties", {}).get("status")
-    if status is not None:
-        status["enum"] = TASK_STATES
+    task_status = schemas.get("TaskStatusResponse", {})
+    if "status" in task_status.get("properties", {}):
+        task_status["properties"]["status"]["enum"] = TASK_STATES
+        task_status["required"] = ["task_id", "status"]  # `/submit` answers these two only
     for item in doc.get("paths", {}).values():
         for method, operation in item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
