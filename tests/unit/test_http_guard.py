@@ -123,7 +123,10 @@ def test_the_document_declares_real_error_bodies_and_limits() -> None:
                 "InvalidArgument": {
                     "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}
                 },
-                "TaskStatusResponse": {"properties": {"status": {"enum": ["success"]}}},
+                "TaskStatusResponse": {
+                    "properties": {"status": {"enum": ["success"]}},
+                    "required": ["task_id", "status", "created_at"],
+                },
             }
         },
         "paths": {
@@ -134,9 +137,9 @@ def test_the_document_declares_real_error_bodies_and_limits() -> None:
     amended = amend_openapi(doc)
     detail = amended["components"]["schemas"]["InvalidArgument"]["properties"]["detail"]
     assert {"type": "array", "items": {"type": "object"}} in detail["anyOf"]
-    assert (
-        "completed" in amended["components"]["schemas"]["TaskStatusResponse"]["properties"]["status"]["enum"]
-    )
+    task_status = amended["components"]["schemas"]["TaskStatusResponse"]
+    assert "completed" in task_status["properties"]["status"]["enum"]
+    assert task_status["required"] == ["task_id", "status"]
     assert set(amended["paths"]["/predict"]["post"]["responses"]) == {"200", "413", "415", "429"}
     assert set(amended["paths"]["/score_file/status"]["get"]["responses"]) == {"200", "429"}
     assert "Retry-After" in amended["paths"]["/predict"]["post"]["responses"]["429"]["headers"]
