@@ -75,6 +75,9 @@ bench-batch: env bench-tools ## file scoring vs a naive pandas script; memory fr
 bench-deploy: env bench-tools ## routing and shadow cost on the response; memory per variant
 	$(PY) bench/deployment.py
 
+bench-soak: env ## memory under load: 12 concurrent large batches, then a soak (SOAK_MINUTES=3): RSS and p99 per minute
+	$(PY) bench/soak.py
+
 bench-stream: env services ## stream worker throughput: micro-batches vs one message at a time
 	$(PY) bench/streaming.py
 

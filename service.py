@@ -13,17 +13,21 @@ from tabserve.admin_api import ADMIN_TOKEN_ENV, AdminApi
 from tabserve.api_models import example_record, record_model
 from tabserve.cpu_budget import auto_workers, available_cores
 from tabserve.deployment import Deployment
+from tabserve.errors import DataError
 from tabserve.feedback import FEEDBACK_TOKEN_ENV, FeedbackError, LabelUpdate, authorize, record_feedback
-from tabserve.file_tasks import ProgressStore, run_file_task
-from tabserve.http_limits import BodySizeLimit
+from tabserve.file_tasks import TASK_ID_RULE, ProgressStore, is_task_id, new_task_id, run_file_task
+from tabserve.http_errors import quiet_client_errors
+from tabserve.http_limits import HttpLimits, RequestGuard
 from tabserve.metrics import DriftMetricsRefresher, service_metrics
 from tabserve.model_store import get_model
+from tabserve.openapi_doc import OpenApiAmendments
 from tabserve.prediction_logger import open_prediction_logger
 from tabserve.prediction_store import make_engine
 from tabserve.serving import info_app, limit_worker_threads, tune_gc
 from tabserve.settings import load_settings
 
 SETTINGS = load_settings()
+quiet_client_errors()  # a client's mistake is one WARNING line in the log, not a traceback
 # Every variant, looked up once; a missing one fails here, with how to train one.
 MODELS = {name: get_model(tag) for name, tag in SETTINGS.variants.items()}
 STORED = MODELS[str(SETTINGS.policy.primary)]  # the request schema and example come from it
@@ -43,14 +47,17 @@ Records = Annotated[
 
 ADMIN = AdminApi(os.environ.get(ADMIN_TOKEN_ENV))  # read once, at start-up
 FEEDBACK_TOKEN = os.environ.get(FEEDBACK_TOKEN_ENV) or None  # read once, at start-up
-RequestId = Annotated[str, Field(min_length=1, max_length=64)]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: a 400 here, not a 500 at the insert
+RequestId = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
+# A label in its JSON type or as its text (1 or "1", true or "True").
+Label = bool | int | float | Annotated[str, Field(pattern=NO_NUL)]
 Actor = Annotated[str | None, Field(max_length=200, description="Who changes the label (audit trail).")]
 Reason = Annotated[str | None, Field(max_length=500, description="Why (audit trail).")]
 
 
 class Feedback(BaseModel):
     request_id: RequestId
-    label: bool | int | float | str  # in its JSON type or as its text (1 or "1", true or "True")
+    label: Label
     correct: bool = Field(default=False, description="Required to change a label already set.")
     actor: Actor = None
     reason: Reason = None
@@ -110,30 +117,38 @@ class TabularModel:
         fails the task on the first bad row. Poll `/score_file/status` or `/score_file_progress`;
         download the scored file from `/score_file_result`.
         """
-        task_id = str(getattr(ctx.request.state, "task_id", "local"))
-        serving = SETTINGS.serving
-        return run_file_task(
-            self.deployment.primary,
-            file,
-            SETTINGS.data.missing_markers,
-            strict,
-            serving.file_chunk_rows,
-            self.progress,
-            task_id,
-        )
+        task_id = _task_id(ctx)
+        try:
+            return run_file_task(
+                self.deployment.primary,
+                file,
+                SETTINGS.data.missing_markers,
+                strict,
+                SETTINGS.serving.file_chunk_rows,
+                self.progress,
+                task_id,
+            )
+        except DataError as error:  # the file is wrong: say what, keep the task id for progress
+            ctx.response.status_code = HTTPStatus.BAD_REQUEST
+            return {"error": str(error), "task_id": task_id, "state": "failed"}
 
     @bentoml.api
     def score_file_progress(self, task_id: str, ctx: bentoml.Context) -> dict[str, Any]:
         """Rows scored so far, bad rows with their reasons, and the state of a `score_file` task."""
+        if not is_task_id(task_id):
+            ctx.response.status_code = HTTPStatus.BAD_REQUEST
+            return {"error": TASK_ID_RULE}
         found = self.progress.read(task_id)
         if found is None:
-            ctx.response.status_code = 404
+            ctx.response.status_code = HTTPStatus.NOT_FOUND
             return {"error": f"no score_file task {task_id}"}
         return found
 
     @bentoml.api
     def score_file_result(self, task_id: str, ctx: bentoml.Context) -> Path:
         """The scored file of a finished `score_file` task (kept 24 hours)."""
+        if not is_task_id(task_id):
+            raise bentoml.exceptions.InvalidArgument(TASK_ID_RULE)
         found = self.progress.result_file(task_id)
         state = (self.progress.read(task_id) or {}).get("state")
         if found is None or state != "done":
@@ -144,7 +159,7 @@ class TabularModel:
     def feedback(
         self,
         request_id: RequestId,
-        label: bool | int | float | str,
+        label: Label,
         ctx: bentoml.Context,
         correct: bool = False,
         actor: Actor = None,
@@ -197,6 +212,17 @@ class TabularModel:
         return (served.get(tag) or get_model(tag)).classes
 
 
+def _task_id(ctx: bentoml.Context) -> str:
+    """BentoML's id for a submitted task, so progress is found by the id the client was given.
+
+    BentoML documents no way to read it: it sets `request.state.task_id` for submitted tasks
+    only. A synchronous call has none and gets its own: never a shared constant (issue 12: every
+    synchronous upload shared the id `local`, so anyone could download the last caller's data).
+    """
+    given = getattr(ctx.request.state, "task_id", None)
+    return given if isinstance(given, str) and is_task_id(given) else new_task_id()
+
+
 def _sticky_key(ctx: bentoml.Context, row: dict[str, Any]) -> str | None:
     key = ctx.request.headers.get(SETTINGS.deployment.sticky_header)
     if key is None and STICKY_FIELD is not None and row.get(STICKY_FIELD) is not None:
@@ -205,6 +231,17 @@ def _sticky_key(ctx: bentoml.Context, row: dict[str, Any]) -> str | None:
 
 
 # mypy sees the class, BentoML's decorator returns a Service: hence the ignores.
-TabularModel.add_asgi_middleware(BodySizeLimit, max_body_bytes=SETTINGS.serving.max_body_bytes)  # type: ignore[attr-defined]
+UPLOAD_APIS = frozenset({"score_file"})  # multipart/form-data; every other API takes JSON
+_ROUTES = {name: api.route for name, api in TabularModel.apis.items()}  # type: ignore[attr-defined]
+LIMITS = HttpLimits(
+    max_body_bytes=SETTINGS.serving.max_body_bytes,
+    max_upload_bytes=SETTINGS.serving.max_upload_bytes,
+    max_concurrency=SETTINGS.serving.max_concurrency,
+    max_large_requests=SETTINGS.serving.max_large_requests,
+    json_paths=frozenset(route for name, route in _ROUTES.items() if name not in UPLOAD_APIS),
+    upload_paths=frozenset(f"{_ROUTES[name]}{tail}" for name in UPLOAD_APIS for tail in ("", "/submit")),
+)
+TabularModel.add_asgi_middleware(RequestGuard, limits=LIMITS)  # type: ignore[attr-defined]
+TabularModel.add_asgi_middleware(OpenApiAmendments)  # type: ignore[attr-defined]
 TabularModel.mount_asgi_app(info_app(STORED), path="/model")  # type: ignore[attr-defined]
 TabularModel.mount_asgi_app(ADMIN.app(), path="/admin")  # type: ignore[attr-defined]

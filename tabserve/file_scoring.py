@@ -59,14 +59,11 @@ def read_chunks(path: Path, chunk_rows: int, missing_markers: list[str]) -> Iter
     if not path.is_file():
         raise DataError(f"input file not found: {path}")
     if is_parquet(path):
-        offset = 0
-        # pre_buffer caches every column chunk read until the file is closed: memory would grow
-        # with the file (measured: +114 MB per 500k rows); off, it stays flat.
-        for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=chunk_rows):
-            frame = batch.to_pandas()
-            frame.index = pd.RangeIndex(offset, offset + len(frame))
-            offset += len(frame)
-            yield frame.rename(columns=lambda name: str(name).strip())
+        try:
+            yield from _parquet_chunks(path, chunk_rows)
+        except pa.ArrowException as error:
+            reason = str(error).replace(str(path), path.name)
+            raise DataError(f"{path.name} is not a readable Parquet file: {reason}") from None
         return
     try:
         reader = pd.read_csv(path, chunksize=chunk_rows, keep_default_na=False, na_values=missing_markers)
@@ -76,6 +73,22 @@ def read_chunks(path: Path, chunk_rows: int, missing_markers: list[str]) -> Iter
         raise DataError(f"input file is empty: {path}") from None
     except pd.errors.ParserError as error:
         raise DataError(f"cannot parse {path}: {error}") from None
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{path.name} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start} "
+            "of a block): send CSV encoded as UTF-8, or Parquet"
+        ) from None
+
+
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    offset = 0
+    # pre_buffer caches every column chunk read until the file is closed: memory would grow
+    # with the file (measured: +114 MB per 500k rows); off, it stays flat.
+    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=chunk_rows):
+        frame = batch.to_pandas()
+        frame.index = pd.RangeIndex(offset, offset + len(frame))
+        offset += len(frame)
+        yield frame.rename(columns=lambda name: str(name).strip())
 
 
 def validate_chunk(

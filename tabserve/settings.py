@@ -76,7 +76,16 @@ class BatchingSettings(_Frozen):
 class ServingSettings(_Frozen):
     model: str | None = Field(default=None, description="Tag to serve; default NAME:latest.")
     max_batch_records: int = Field(default=10_000, ge=1)
-    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="JSON bodies; more: 413.")
+    max_upload_bytes: int = Field(
+        default=1024 * 1024 * 1024, ge=1024, description="/score_file uploads (spooled to disk); more: 413."
+    )
+    max_concurrency: int = Field(
+        default=64, ge=1, description="Requests in progress per worker; more: 429 with Retry-After."
+    )
+    max_large_requests: int = Field(
+        default=2, ge=1, description="Requests with a body over 1 MiB in progress per worker; more wait."
+    )
     batching: BatchingSettings = BatchingSettings()
     gc_threshold: int = Field(default=10_000, ge=700)
     file_chunk_rows: int = Field(default=50_000, ge=1, description="Rows per chunk in file scoring.")

@@ -25,6 +25,7 @@ serving:
   workers: 1                   # one per core is the default; the deployment tests ask for more
   max_batch_records: 20
   max_body_bytes: 200000
+  max_upload_bytes: 1000000
 monitoring:
   metrics_refresh_s: 1
   min_samples: 100
