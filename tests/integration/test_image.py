@@ -179,3 +179,28 @@ def test_sigterm_stops_the_container_cleanly(container: tuple[str, str]) -> None
     docker("stop", "--time", str(STOP_BOUND_S), name, timeout=STOP_BOUND_S * 3)
     code = int(docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip())
     assert code == 0, docker("logs", name, check=False).stderr[-3000:]
+
+
+def test_a_cpu_quota_sets_the_workers_and_their_threads(image: str, default_model: StoredModel) -> None:
+    """`docker run --cpus 1` (a cgroup CPU quota; the CPU set is still every core): 1 worker, 1 thread."""
+    port, name = free_port(), f"tabserve-quota-{uuid.uuid4().hex[:8]}"
+    run_detached(name, image, "serve", "--host", "127.0.0.1", "--port", str(port), options=("--cpus", "1"))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"container not ready:\n{docker('logs', name, check=False).stderr[-4000:]}")
+        for row in reference_records(default_model, 4):
+            httpx.post(f"{url}/predict", json={"record": row}, timeout=30).raise_for_status()
+        runtime = httpx.get(f"{url}/model/", timeout=10).json()["runtime"]
+    finally:
+        docker("rm", "-f", name, check=False)
+    assert (runtime["usable_cores"], runtime["workers"], runtime["threads_per_worker"]) == (1, 1, 1), runtime
+    assert runtime["native_threads"]["openmp"] == 1
