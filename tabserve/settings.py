@@ -81,7 +81,7 @@ class ServingSettings(_Frozen):
         default=1024 * 1024 * 1024, ge=1024, description="/score_file uploads (spooled to disk); more: 413."
     )
     max_concurrency: int = Field(
-        default=64, ge=1, description="Requests in progress per worker; more: 429 with Retry-After."
+        default=128, ge=1, description="Requests in progress per worker; more: 429 with Retry-After."
     )
     max_large_requests: int = Field(
         default=2, ge=1, description="Requests with a body over 1 MiB in progress per worker; more wait."

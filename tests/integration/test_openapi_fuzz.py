@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
-EXAMPLES_PER_OPERATION = 25  # per generation mode: 16 operations x 2 modes x 25, about a minute
+EXAMPLES_PER_OPERATION = 20  # per generation mode: 16 operations x 2 modes x 20, 1-2 minutes
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,

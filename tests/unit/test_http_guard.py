@@ -10,8 +10,9 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from tabserve.file_tasks import ProgressStore, is_task_id, new_task_id, public_message
+from tabserve.http_bodies import RefusedError
 from tabserve.http_errors import ClientErrorLogFilter, bound_error_body
-from tabserve.http_limits import HttpLimits, RefusedError, check_content_type, media_type
+from tabserve.http_limits import HttpLimits, check_content_type, media_type
 from tabserve.openapi_doc import amend_openapi
 
 LIMITS = HttpLimits(
