@@ -40,7 +40,7 @@ format: env ## apply ruff's formatting and fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-services: ## start local PostgreSQL and Redis if they are down; install nginx (the replicas test's load balancer) if missing
+services: ## start local PostgreSQL and Redis if down; install nginx (replicas test) if missing
 	scripts/start-services.sh
 	scripts/install-nginx.sh
 
