@@ -40,8 +40,9 @@ format: env ## apply ruff's formatting and fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-services: ## start local PostgreSQL and Redis if they are down
+services: ## start local PostgreSQL and Redis if down; install nginx (replicas test) if missing
 	scripts/start-services.sh
+	scripts/install-nginx.sh
 
 test: lint services docker-engine ## lint, type-check, start the servers and Docker, then every test
 	$(PY) -m pytest
