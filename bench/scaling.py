@@ -22,16 +22,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.serving import example_body, train  # noqa: E402
+from bench.serving import example_body, server, train  # noqa: E402
 from tabserve.cpu_budget import available_cores  # noqa: E402
-from tests.servers import free_port, stop, wait_ready  # noqa: E402
 
 BIN = Path(sys.executable).parent
 MODEL = "bench_hgb"  # the default model: HistGradientBoosting, whose predict runs OpenMP
@@ -74,25 +71,6 @@ def run_wrk(url: str, body: str, concurrency: int, duration: int) -> dict[str, f
         "p99": latency("99"),
         "errors": errors,
     }
-
-
-@contextmanager
-def server(command: list[str], env: dict[str, str], log: Path, ready_path: str) -> Iterator[str]:
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)],
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, process, log, path=ready_path)
-        yield url
-    finally:
-        stop(process)
 
 
 def tabserve_config(home: Path, workers: int, threads: int | None) -> Path:
@@ -150,7 +128,7 @@ def measure_all(
     for workers in worker_counts:
         for name, (command, env, ready) in servers(home, workers, cores, pipeline).items():
             log = home / f"{name.replace(', ', '-').replace(' ', '-')}-{workers}.log"
-            with server(command, env, log, ready) as url:
+            with server(command, env, log, ready, pin=False) as url:
                 run_wrk(f"{url}/predict", body, 8, WARM_UP_S)  # lets the batcher tune itself
                 for concurrency in levels:
                     results[(name, workers, concurrency)] = run_wrk(

@@ -73,19 +73,23 @@ def run_wrk(url: str, body: str, concurrency: int, duration: int) -> dict[str, f
 
 
 @contextmanager
-def server(command: list[str], env: dict[str, str], log: Path) -> Iterator[str]:
+def server(
+    command: list[str], env: dict[str, str], log: Path, ready_path: str | None = None, pin: bool = True
+) -> Iterator[str]:
+    """A server on a free port; `pin`: on core 0 (the load generator gets core 1)."""
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            ["taskset", "-c", "0", *command, "--port", str(port)],
+            [*(["taskset", "-c", "0"] if pin else []), *command, "--port", str(port)],
             cwd=REPO,
             env={**os.environ, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
+    ready = ready_path or ("/openapi.json" if "uvicorn" in command[0] else "/readyz")
     try:
-        wait_ready(url, process, log, path="/openapi.json" if "uvicorn" in command[0] else "/readyz")
+        wait_ready(url, process, log, path=ready)
         yield url
     finally:
         stop(process)

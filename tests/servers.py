@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -52,6 +53,17 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, path: str 
                 return
         time.sleep(0.3)
     raise RuntimeError(f"server not ready after {READY_TIMEOUT_S}s:\n{log.read_text()[-4000:]}")
+
+
+def wait_for(condition: Any, timeout_s: float, what: str) -> Any:
+    """Poll `condition` until it returns something truthy (returned), or fail saying what was awaited."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout_s}s: {what}")
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:

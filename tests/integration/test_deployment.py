@@ -11,9 +11,8 @@ import random
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from tests.factories import reference_records
 from tests.faults import failing_variant, gated_variant, shuffled_label_data, slow_variant
 from tests.integration.conftest import ADMIN_TOKEN, deployment_server, run_train
 from tests.postgres import ThrowawayCluster, count_rows, temporary_database
-from tests.servers import REPO, free_port
+from tests.servers import REPO, free_port, wait_for
 
 FEEDBACK_EVERY = 10
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -53,16 +52,6 @@ def state(url: str) -> dict[str, Any]:
     response = httpx.get(f"{url}/admin/state", headers=AUTH, timeout=10)
     response.raise_for_status()
     return dict(response.json())
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout_s}s: {what}")
 
 
 def metric_samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from tests.integration.conftest import ADMIN_TOKEN, TEST_CONFIG
 from tests.load_balancer import UPSTREAM_HEADER, nginx
 from tests.postgres import temporary_database
 from tests.replicas import Replica, replicas
+from tests.servers import wait_for
 
 logger = logging.getLogger(__name__)
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -97,16 +98,6 @@ def logged_request_ids(database: str) -> Counter[str]:
     with psycopg.connect(dsn) as connection:
         rows = connection.execute("SELECT request_id FROM predictions").fetchall()
     return Counter(str(row[0]) for row in rows)
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout_s}s: {what}")
 
 
 def answering_replica(response: httpx.Response) -> str:
