@@ -171,9 +171,7 @@ def messy_text_binary(
     return Column("subscribed", raw, labels, parquet=raw), "classification", str, ["no", "yes"]
 
 
-def int_multiclass(
-    score: np.ndarray, rng: np.random.Generator
-) -> tuple[Column, str, type, list[Any] | None]:
+def int_multiclass(score: np.ndarray, rng: np.random.Generator) -> tuple[Column, str, type, list[Any] | None]:
     labels = (np.digitize(score, np.quantile(score, [1 / 3, 2 / 3])) + 1).tolist()
     return Column("grade", [str(v) for v in labels], labels), "classification", int, [1, 2, 3]
 
