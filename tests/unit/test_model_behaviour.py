@@ -124,7 +124,8 @@ def test_a_whole_csv_row_as_written_scores_like_the_typed_record(
     data: Path, predictor: Predictor, record_type: type[pydantic.BaseModel]
 ) -> None:
     """Headers with their stray spaces, dropped (ID) columns included: the row as a client reads it."""
-    whole = CASE.raw.drop(columns=[CASE.target]).head(ROWS).to_dict("records")
+    frame = CASE.raw.drop(columns=[CASE.target]).head(ROWS)
+    whole = [{str(key): value for key, value in row.items()} for row in frame.to_dict("records")]
     assert {" x ", "customer_id"} <= set(whole[0])
     assert_same_results(
         score(predictor, record_type, whole), score(predictor, record_type, CASE.typed_records()[:ROWS])
