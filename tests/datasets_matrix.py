@@ -100,10 +100,15 @@ class Case:
         return path
 
 
-def raw_records(path: Path, features: list[str]) -> list[dict[str, str]]:
-    """The CSV's rows as a client reading the file sends them: every value the text in the file."""
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    """The CSV's rows as a client reading the file has them: headers and values as written."""
     with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        return list(csv.DictReader(handle))
+
+
+def raw_records(path: Path, features: list[str]) -> list[dict[str, str]]:
+    """The CSV's feature cells, keyed by the feature's name: every value the text in the file."""
+    rows = csv_rows(path)
     return [{name: row[header] for header in row if (name := header.strip()) in features} for row in rows]
 
 

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from tabserve.model_store import StoredModel, get_model
-from tests.datasets_matrix import MAX_LISTED_VALUES, MISSING_MARKERS, SERVED, Case, raw_records
+from tests.datasets_matrix import MAX_LISTED_VALUES, MISSING_MARKERS, SERVED, Case, csv_rows, raw_records
 from tests.postgres import temporary_database
 from tests.servers import REPO, bentoml_server
 
@@ -171,6 +171,17 @@ def test_raw_csv_text_and_typed_records_score_and_log_the_same(served: Served) -
     for text_id, typed_id in pairs:
         assert rows[text_id]["features"] == rows[typed_id]["features"]  # the same cleaned features
         assert type(rows[text_id]["prediction"]) is case.label_type
+
+
+def test_a_whole_csv_row_as_written_scores_like_the_typed_record(served: Served) -> None:
+    """Headers with their stray spaces and the columns training dropped: the row as a client reads it."""
+    whole = [
+        {k: v for k, v in row.items() if k.strip() != served.case.target} for row in csv_rows(served.data)
+    ]
+    from_text = post(f"{served.url}/predict", {"record": whole[1]})
+    from_typed = post(f"{served.url}/predict", {"record": served.typed[1]})
+    assert from_text["prediction"] == from_typed["prediction"]
+    assert from_text.get("probabilities") == from_typed.get("probabilities")
 
 
 def test_predict_batch_of_raw_text_and_typed_records(served: Served) -> None:
