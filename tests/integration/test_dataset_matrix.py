@@ -1,14 +1,17 @@
 """The dataset matrix end to end (issue 11): each served case trains with the CLI, is served by
 `bentoml serve`, scores raw CSV text and typed records alike, takes feedback and is monitored.
 
-One server per case (pytest groups the tests by the module-scoped case fixture), one temporary
-PostgreSQL database for the module. Cases and their expectations: tests/datasets_matrix.py.
+One server per case (pytest groups the tests by the module-scoped case fixture). The prediction
+log is a temporary PostgreSQL database for some cases and the default kind, an SQLite file, for
+the others (each database stores JSON its own way). Cases and expectations: tests/datasets_matrix.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -37,6 +40,7 @@ monitoring:
 serving:
   task_dir: {folder}/tasks
 """
+DATABASE_ENV = "TABSERVE_DATABASE_URL"
 MIN_SAMPLES = 100
 MIN_LABELS = 50
 MONITORED_ROWS = 120  # logged and labelled before the drift job runs: above both minimums
@@ -46,6 +50,14 @@ LOG_WAIT_S = 30
 # The job ran and judged: 0 all clear, 1 drift/degradation. 2 (an error) or a traceback fails.
 MONITOR_VERDICT_CODES = (0, 1)
 MIN_ACCURACY = 0.7  # on rows the model was trained or evaluated on, with an easy signal
+# Cases whose prediction log is an SQLite file (the default); the others log to PostgreSQL.
+SQLITE_CASES = {
+    "served_bool",
+    "served_float_coded",
+    "served_messy_text",
+    "served_multiclass",
+    "served_regression",
+}
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,7 @@ class Served:
     data: Path
     model: StoredModel
     url: str
-    database_url: str
+    env: dict[str, str]  # TABSERVE_CONFIG and TABSERVE_DATABASE_URL, for the server and the drift job
 
     @property
     def raw(self) -> list[dict[str, str]]:
@@ -71,7 +83,7 @@ def matrix_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     config = folder / "configuration.yaml"
     config.write_text(CONFIG.format(folder=folder, min_samples=MIN_SAMPLES, min_labels=MIN_LABELS))
     with temporary_database() as url:
-        yield {"TABSERVE_CONFIG": str(config), "TABSERVE_DATABASE_URL": url}
+        yield {"TABSERVE_CONFIG": str(config), DATABASE_ENV: url}
 
 
 @pytest.fixture(scope="module", params=list(SERVED.values()), ids=list(SERVED))
@@ -93,8 +105,11 @@ def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 def served(trained: tuple[Case, Path], matrix_env: dict[str, str], logs: Path) -> Iterator[Served]:
     case, data = trained
     model = get_model(f"{case.name}:latest")
-    with bentoml_server(logs, {**matrix_env, "TABSERVE_MODEL": model.tag}) as url:
-        yield Served(case, data, model, url, matrix_env["TABSERVE_DATABASE_URL"])
+    env = dict(matrix_env)
+    if case.name in SQLITE_CASES:
+        env[DATABASE_ENV] = f"sqlite:///{data.parent / 'predictions.db'}"
+    with bentoml_server(logs, {**env, "TABSERVE_MODEL": model.tag}) as url:
+        yield Served(case, data, model, url, env)
 
 
 def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -105,21 +120,33 @@ def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def logged(served: Served, request_ids: list[str], labelled: bool = False) -> dict[str, dict[str, Any]]:
     """The prediction-log rows of these requests, once the background writer has written them all."""
-    dsn = served.database_url.replace("postgresql+psycopg://", "postgresql://")
     condition = " AND label IS NOT NULL" if labelled else ""
     deadline = time.monotonic() + LOG_WAIT_S
     while True:
-        with psycopg.connect(dsn) as connection:
-            rows = connection.execute(
-                "SELECT request_id, features, prediction, label FROM predictions"
-                f" WHERE request_id = ANY(%s){condition}",
-                (request_ids,),
-            ).fetchall()
+        rows = query_log(served.env[DATABASE_ENV], request_ids, condition)
         if len(rows) == len(request_ids) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert len(rows) == len(request_ids), f"{len(rows)} of {len(request_ids)} rows logged{condition}"
     return {row[0]: {"features": row[1], "prediction": row[2], "label": row[3]} for row in rows}
+
+
+def query_log(url: str, request_ids: list[str], condition: str) -> list[tuple[Any, ...]]:
+    """(request_id, features, prediction, label) rows, read with the database's own driver."""
+    columns = "request_id, features, prediction, label"
+    if url.startswith("sqlite"):
+        marks = ",".join("?" * len(request_ids))
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as connection:
+            found = connection.execute(
+                f"SELECT {columns} FROM predictions WHERE request_id IN ({marks}){condition}", request_ids
+            ).fetchall()
+        # JSON is stored as text; SQLite may have turned a number's text into a number
+        return [(row[0], *(json.loads(v) if isinstance(v, str) else v for v in row[1:])) for row in found]
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as connection:
+        return connection.execute(
+            f"SELECT {columns} FROM predictions WHERE request_id = ANY(%s){condition}", (request_ids,)
+        ).fetchall()
 
 
 def compared_rows(served: Served) -> list[int]:
@@ -226,7 +253,7 @@ def test_api_docs_stay_short_and_their_example_scores(served: Served) -> None:
     post(f"{served.url}/predict", {"record": record["example"]})
 
 
-def test_drift_job_runs_on_the_logged_and_labelled_rows(served: Served, matrix_env: dict[str, str]) -> None:
+def test_drift_job_runs_on_the_logged_and_labelled_rows(served: Served) -> None:
     case = served.case
     raw = served.raw[:MONITORED_ROWS]
     answers = post(f"{served.url}/predict_batch", {"records": raw})["predictions"]
@@ -239,7 +266,7 @@ def test_drift_job_runs_on_the_logged_and_labelled_rows(served: Served, matrix_e
     process = subprocess.run(
         [sys.executable, "-m", "monitor", "--quiet", "--model", served.model.tag],
         cwd=REPO,
-        env={**os.environ, **matrix_env},
+        env={**os.environ, **served.env},
         capture_output=True,
         text=True,
     )
