@@ -281,3 +281,4 @@ def test_drift_job_runs_on_the_logged_and_labelled_rows(served: Served) -> None:
         assert quality["metric"] == "accuracy" and quality["current"] >= MIN_ACCURACY, quality
     else:
         assert quality["metric"] == "mae" and quality["current"] <= 2 * quality["reference"], quality
+    assert set(summary["features"]) == set(case.features), "every feature is watched for drift"
