@@ -2,6 +2,7 @@
 
 import functools
 import os
+import time
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,6 +47,8 @@ Records = Annotated[
 
 
 ADMIN = AdminApi(os.environ.get(ADMIN_TOKEN_ENV))  # read once, at start-up
+# Feedback for a prediction another worker has not written yet waits this many flush intervals.
+FEEDBACK_WAIT_INTERVALS, FEEDBACK_POLL_S = 10, 0.05
 FEEDBACK_TOKEN = os.environ.get(FEEDBACK_TOKEN_ENV) or None  # read once, at start-up
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: a 400 here, not a 500 at the insert
 RequestId = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
@@ -201,10 +204,18 @@ class TabularModel:
         except FeedbackError as error:
             if error.status != HTTPStatus.NOT_FOUND:
                 raise
-        # The prediction may still be queued for the log: write what is queued, then look again.
+        # The prediction may still be queued for the log: write what is queued here, then look
+        # again. Another worker may hold it: its writer flushes within flush_interval_ms.
         if not self.prediction_logger.flush(timeout_s=10):
             raise FeedbackError(HTTPStatus.SERVICE_UNAVAILABLE, "the prediction log is behind; retry shortly")
-        return record_feedback(self.engine, pairs, self._classes_of)
+        deadline = time.monotonic() + FEEDBACK_WAIT_INTERVALS * SETTINGS.monitoring.flush_interval_ms / 1000
+        while True:
+            try:
+                return record_feedback(self.engine, pairs, self._classes_of)
+            except FeedbackError as error:
+                if error.status != HTTPStatus.NOT_FOUND or time.monotonic() >= deadline:
+                    raise
+            time.sleep(FEEDBACK_POLL_S)
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 (one service instance per worker)
     def _classes_of(self, tag: str) -> tuple[Any, ...] | None:

@@ -13,6 +13,7 @@ like the same row read from the file, and is logged with the same cleaned featur
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -47,7 +48,22 @@ def shown(value: Any) -> str:
 
 
 def is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+    return (
+        value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT
+    )
+
+
+def label_text(label: Any) -> str:
+    """A class label's text, the same whatever type it arrives in: 1, 1.0 and "1" -> "1";
+    True, "True" and "true" -> "true". Labels are compared by it (feedback, quality, A/B)."""
+    if isinstance(label, bool | np.bool_):
+        return str(bool(label)).lower()
+    if isinstance(label, float | np.floating) and float(label).is_integer():
+        return str(int(label))
+    if isinstance(label, np.generic):
+        label = label.item()
+    text = str(label).strip()
+    return text.lower() if text.lower() in BOOLEAN_TEXT else text
 
 
 def clean_cell(value: Any, markers: Iterable[str]) -> Any:
@@ -112,7 +128,8 @@ def to_datetime_text(value: Any, markers: Iterable[str], expected: str = "date")
     cleaned = clean_cell(value, markers)
     if cleaned is None:
         return None
-    text = str(cleaned)
+    # Typed dates from Parquet (datetime64) or Python: their ISO 8601 text.
+    text = cleaned.isoformat() if isinstance(cleaned, dt.date | dt.time) else str(cleaned)
     if datetime_format(text) != expected:
         what = "a time of day (HH:MM[:SS])" if expected == "time" else "an ISO 8601 date (YYYY-MM-DD[ HH:MM])"
         raise CleaningError("datetime_parsing", f"expected {what}, got {shown(cleaned)}")

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from tabserve.cleaning import label_text
 from tabserve.errors import TabserveError
 from tabserve.prediction_store import logged_rows, write_label_changes
 
@@ -54,16 +55,6 @@ def authorize(expected: str | None, authorization: str | None) -> None:
     scheme, _, given = authorization.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
         raise FeedbackError(HTTPStatus.FORBIDDEN, "wrong feedback token")
-
-
-def label_text(label: Any) -> str:
-    """A label's text, the same for its JSON type and its text: 1, 1.0 and "1" -> "1"; true -> "true"."""
-    if isinstance(label, bool):
-        return str(label).lower()
-    if isinstance(label, float) and label.is_integer():
-        return str(int(label))
-    text = str(label).strip()
-    return text.lower() if text.lower() in ("true", "false") else text
 
 
 def validate_label(label: Any, classes: tuple[Any, ...] | None, where: str) -> Any:

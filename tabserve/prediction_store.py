@@ -114,9 +114,15 @@ def database_key(url: str) -> str:
     return hashlib.sha256(rendered.encode()).hexdigest()[:12]
 
 
+def _from_json(value: Any) -> Any:
+    """orjson for JSON text. SQLite gives a JSON column numeric affinity: a stored `1` or `121.5`
+    (a 0/1 class, a regressor's prediction) comes back as a number, not as text to parse."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
 def make_engine(url: str) -> Engine:
     # orjson: the JSON columns' encoding was half of the writer's time with the standard library.
-    json_options: dict[str, Any] = {"json_serializer": _to_json, "json_deserializer": orjson.loads}
+    json_options: dict[str, Any] = {"json_serializer": _to_json, "json_deserializer": _from_json}
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **json_options)
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import accuracy_score, mean_absolute_error
 
+from tabserve.cleaning import label_text
 from tabserve.predictor import PREDICTION_COLUMN
 from tabserve.training import TARGET_COLUMN
 
@@ -31,7 +32,7 @@ class Quality:
 def quality_metric(truth: pd.Series, predicted: pd.Series, classifier: bool) -> tuple[str, float]:
     """Accuracy (classifiers) or MAE (regressors) of predictions against the truth."""
     if classifier:
-        return "accuracy", float(accuracy_score(truth.astype(str), predicted.astype(str)))
+        return "accuracy", float(accuracy_score(truth.map(label_text), predicted.map(label_text)))
     return "mae", float(mean_absolute_error(truth.astype(float), predicted.astype(float)))
 
 
@@ -58,7 +59,7 @@ def outcome_scores(frame: pd.DataFrame, classifier: bool) -> np.ndarray:
     """Per labelled row: 1/0 correct (classifiers) or the absolute error (regressors)."""
     labelled = frame[frame[LABEL_COLUMN].notna()]
     if classifier:
-        return (labelled["prediction"].astype(str) == labelled[LABEL_COLUMN].astype(str)).to_numpy(
+        return (labelled["prediction"].map(label_text) == labelled[LABEL_COLUMN].map(label_text)).to_numpy(
             dtype=float
         )
     errors = labelled["prediction"].astype(float) - labelled[LABEL_COLUMN].astype(float)

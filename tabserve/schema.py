@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from tabserve.cleaning import (
     BOOLEAN_TEXT,
     DEFAULT_MISSING_MARKERS,
+    CleaningError,
     datetime_format,
     to_category,
     to_datetime_text,
@@ -95,7 +96,10 @@ class FeatureSchema(BaseModel):
 
 
 def datetime_kind(column: pd.Series) -> str | None:
-    """'date' or 'time' when every present value of a text column is ISO 8601 date/time text."""
+    """'date' or 'time' when every present value of a text column is ISO 8601 date/time text
+    (a typed datetime column, as Parquet holds them, is 'date')."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return "date"
     if column.dtype != object:
         return None
     present = column.dropna()
@@ -105,10 +109,18 @@ def datetime_kind(column: pd.Series) -> str | None:
     return formats.pop() if len(formats) == 1 and None not in formats else None
 
 
+def _iso_or_none(value: Any, dtype: str) -> str | None:
+    """ISO text for a date/time value; None for a missing or unparseable one (imputed)."""
+    try:
+        return to_datetime_text(value, (), dtype)
+    except CleaningError:
+        return None
+
+
 def datetime_parts(values: pd.Series, dtype: str) -> pd.DataFrame:
     """Pure: ISO date/time text -> numeric parts (NaN where missing). Used by the Pipeline."""
     present = values.notna()
-    text = values.astype(object)
+    text = values.map(functools.partial(_iso_or_none, dtype=dtype))
     if dtype == "time":
         filled = text.where(present, "00:00").astype(str)
         stamps = pd.to_datetime("2000-01-01 " + filled, errors="coerce", format="mixed").where(present)
@@ -279,5 +291,6 @@ def coerce_frame(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
             cleaned = column.map(functools.partial(_category, boolean=feature.boolean))
             out[feature.name] = cleaned.where(cleaned.notna(), np.nan).astype(object)
         else:
-            out[feature.name] = column.astype(object).where(column.notna(), np.nan)
+            text = column.map(functools.partial(to_datetime_text, markers=(), expected=feature.dtype))
+            out[feature.name] = text.where(text.notna(), np.nan).astype(object)
     return out
