@@ -123,13 +123,3 @@ def test_feedback_label_outside_the_classes_is_refused() -> None:
     with pytest.raises(FeedbackError, match="not one of the model's classes"):
         validate_label(2, (0, 1), "label")
     assert math.isclose(validate_label(3, None, "label"), 3.0)
-
-
-def test_a_bug_in_a_cli_exits_3_not_the_alarm_code(capsys: pytest.CaptureFixture[str]) -> None:
-    from tabserve.cli_errors import EXIT_BUG, run_reporting_errors
-
-    def broken() -> int:
-        raise KeyError("oops")
-
-    assert run_reporting_errors(broken) == EXIT_BUG == 3
-    assert "KeyError" in capsys.readouterr().err
