@@ -15,6 +15,7 @@ import sys
 from tabserve.cli_errors import run_reporting_errors
 from tabserve.cpu_budget import limit_process_threads
 from tabserve.file_scoring import DEFAULT_CHUNK_ROWS
+from tabserve.model_store import get_model
 from tabserve.settings import load_settings
 
 
@@ -39,8 +40,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def score(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    limit_process_threads(settings.serving.threads_per_worker)  # Spark's executors limit their own
     tag = args.model or settings.served_tag
+    get_model(tag)  # a missing or altered model ends here, before anything else is logged
+    limit_process_threads(settings.serving.threads_per_worker)  # Spark's executors limit their own
     if args.engine == "spark":
         from tabserve.spark_scoring import score_spark
 
@@ -60,8 +62,10 @@ def stream(args: argparse.Namespace) -> int:
     from tabserve.streaming import run_worker
 
     settings = load_settings(args.config)
+    tag = args.model or settings.served_tag
+    get_model(tag)  # a missing or altered model ends here, before anything else is logged
     limit_process_threads(settings.serving.threads_per_worker)
-    run_worker(settings, args.model or settings.served_tag, args.consumer)
+    run_worker(settings, tag, args.consumer)
     return 0
 
 
