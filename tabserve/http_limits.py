@@ -3,6 +3,8 @@
 - more concurrent requests than `serving.max_concurrency` (per worker): 429 with `Retry-After`;
   BentoML's own `traffic.max_concurrency` answers 429 without it, so clients cannot back off well;
 - a `multipart/*` body without a boundary: 400 (BentoML raised `KeyError: b'boundary'`, a 500);
+- a `multipart/form-data` body that does not parse (a part without headers): 400, not the 500 of
+  BentoML's wrapper around Starlette's own 400;
 - a JSON endpoint sent another content type: 415 (BentoML parsed it as JSON whatever it said);
 - a body over its limit: 413, chunked or not. The body is read here, up to the limit, and only
   then handed on: raised inside BentoML's endpoint wrapper, the limit became a 500. Uploads have
@@ -27,6 +29,7 @@ from tabserve.http_bodies import (
     SPOOL_IN_MEMORY_BYTES,
     RefusedError,
     bounded_errors,
+    multipart_problem,
     read_body,
     release_free_memory,
     replay,
@@ -148,6 +151,12 @@ class RequestGuard:
         if received is None:  # the client went away
             return
         spool.seek(0)
+        kind, params = media_type(scope.get("headers") or [])
+        if kind == "multipart/form-data":
+            problem = await asyncio.to_thread(multipart_problem, spool, params["boundary"])
+            if problem is not None:
+                await self._refuse(send, RefusedError(400, problem), scope["path"], scope["method"])
+                return
         if not large and received > LARGE_BODY_BYTES:  # chunked: its size is known only now
             async with self.large_gate:
                 await self._call_large(scope, replay(spool, receive), send)

@@ -139,6 +139,23 @@ def test_multipart_without_boundary_is_400(service_url: str, path: str) -> None:
     assert response.status_code == 400 and "boundary" in response.json()["error"], response.text
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"--XX\r\n[1, 2]--XX--\r\n",  # schemathesis found it: a part without headers was a 500
+        b"--XX\r\nhello\r\n--XX--\r\n",
+        b"--XX\r\nContent-Type: text/csv\r\n\r\na,b\r\n--XX--\r\n",  # no Content-Disposition
+    ],
+    ids=["no-headers", "no-header-end", "no-disposition"],
+)
+@pytest.mark.parametrize("path", ["/score_file", "/score_file/submit"])
+def test_malformed_multipart_is_400(service_url: str, path: str, body: bytes) -> None:
+    response = httpx.post(
+        f"{service_url}{path}", content=body, headers={"content-type": "multipart/form-data; boundary=XX"}
+    )
+    assert response.status_code == 400 and "invalid multipart data" in response.json()["error"], response.text
+
+
 def _chunks(size: int, block: int = 64 * 1024) -> Iterator[bytes]:
     yield b'{"records": ['
     sent = 0

@@ -23,6 +23,8 @@ from tests.servers import bentoml_server
 WORKER_SCRIPT = "_bentoml_impl.worker.service"
 # A long write interval keeps answered rows in the worker's memory when it is killed.
 DURABILITY_CONFIG = """
+serving:
+  workers: 1  # the test kills the one worker
 monitoring:
   flush_interval_ms: 3000
   spool_dir: {spool}
