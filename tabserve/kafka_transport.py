@@ -25,6 +25,11 @@ from tabserve.errors import ConfigurationError
 from tabserve.settings import StreamingSettings
 from tabserve.stream_transport import Message, TransportUnavailableError, dead_letter_fields
 
+MISSING_SECRET = (
+    "the Kafka transport needs TABSERVE_REQUEST_ID_SECRET (the same value in every worker "
+    "of the group): request ids are derived from it"
+)
+
 DELIVERY_TIMEOUT_S = 30.0
 
 
@@ -77,10 +82,7 @@ class KafkaTransport:
         """Kafka creates the group on first join."""
 
     def shared_secret(self, candidate: str) -> str:
-        raise ConfigurationError(
-            "the Kafka transport needs TABSERVE_REQUEST_ID_SECRET (the same value in every worker "
-            "of the group): request ids are derived from it"
-        )
+        raise ConfigurationError(MISSING_SECRET)
 
     def read(self, count: int, block_ms: int) -> list[Message]:
         messages = []

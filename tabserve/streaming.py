@@ -33,6 +33,7 @@ import redis
 from pydantic import BaseModel, ValidationError
 
 from tabserve.api_models import example_record, record_model
+from tabserve.errors import ConfigurationError
 from tabserve.model_store import get_model
 from tabserve.prediction_logger import open_prediction_logger
 from tabserve.serving import Scorer
@@ -223,6 +224,12 @@ def open_transport(settings: StreamingSettings, consumer: str) -> StreamTranspor
 def run_worker(settings: Settings, tag: str, consumer: str | None) -> None:
     """`python -m tabserve stream`: runs until SIGTERM/SIGINT, then finishes its batch and exits."""
     stream = settings.streaming
+    secret = os.environ.get(REQUEST_ID_SECRET_ENV)  # read once, at start-up
+    if stream.transport == "kafka" and not secret:
+        # Said before any Kafka client starts: one left unclosed aborts the process at exit.
+        from tabserve.kafka_transport import MISSING_SECRET
+
+        raise ConfigurationError(MISSING_SECRET)
     stored = get_model(tag)
     name = consumer or f"{socket.gethostname()}-{os.getpid()}"
     prediction_logger = open_prediction_logger(settings.monitoring)
@@ -240,7 +247,7 @@ def run_worker(settings: Settings, tag: str, consumer: str | None) -> None:
         max_wait_ms=stream.max_wait_ms,
         block_ms=stream.block_ms,
         claim_idle_ms=stream.claim_idle_ms,
-        secret=os.environ.get(REQUEST_ID_SECRET_ENV),  # read once, at start-up
+        secret=secret,
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stop.set())

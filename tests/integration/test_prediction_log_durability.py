@@ -6,7 +6,7 @@ import contextlib
 import json
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,12 +37,13 @@ def fresh_database() -> Iterator[str]:
         yield url
 
 
-def service_workers() -> list[psutil.Process]:
-    """BentoML worker processes started by this test run (children of the `bentoml serve` process)."""
+def service_workers(other_than: Collection[int] = ()) -> list[psutil.Process]:
+    """BentoML worker processes of this test run, but those in `other_than` (e.g. the workers of
+    servers other tests keep running for the session)."""
     return [
         child
         for child in psutil.Process().children(recursive=True)
-        if any(WORKER_SCRIPT in part for part in child.cmdline())
+        if any(WORKER_SCRIPT in part for part in child.cmdline()) and child.pid not in other_than
     ]
 
 
@@ -77,17 +78,18 @@ def test_answered_predictions_survive_kill_9_of_the_worker(
     env = {"TABSERVE_CONFIG": str(config), "TABSERVE_DATABASE_URL": fresh_database}
     records = reference_records(default_model)
     successors: list[psutil.Process] = []
+    others = {worker.pid for worker in service_workers()}
     try:
         with bentoml_server(logs, env) as url:
             answered_ids(url, records, 5)  # the schema exists before counting
-            [worker] = service_workers()
+            [worker] = service_workers(others)
             ids = answered_ids(url, records, 400)
             worker.send_signal(signal.SIGKILL)
             worker.wait(10)
             assert len(ids) > 300  # a few may be refused by an overloaded batcher on a busy machine
             # BentoML starts a new worker: it adopts the dead one's journal and writes it.
             found = all_logged(fresh_database, ids, timeout_s=120)
-            successors = service_workers()
+            successors = service_workers(others)
             assert [successor.pid for successor in successors] != [worker.pid]
             assert found == len(ids)
     finally:
