@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 TARGET_COLUMN = "target"  # the target's name inside the reference sample
 # An integer target with at most this many distinct values is a classification target.
 MAX_CLASSES_FOR_AUTO = 20
-LIBRARIES = ("bentoml", "scikit-learn", "numpy", "pandas", "evidently")
+LIBRARIES = ("bentoml", "scikit-learn", "numpy", "pandas")  # what the pickled model depends on
 
 
 @dataclass(frozen=True)

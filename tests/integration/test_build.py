@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import bentoml
+import pytest
 
 from tabserve.model_store import StoredModel
 from tests.servers import BENTOML, REPO
@@ -37,25 +38,30 @@ def test_every_variant_is_packed(
     assert packed == {default_model.tag, candidate_model.tag}
 
 
-def test_image_requirements_match_the_lock_file() -> None:
+EXTRAS = {"serving": ["--extra", "kafka"], "monitoring": ["--extra", "kafka", "--extra", "monitoring"]}
+
+
+@pytest.mark.parametrize("image", sorted(EXTRAS))
+def test_image_requirements_match_the_lock_file(image: str) -> None:
     uv = Path(sys.executable).parent.parent.parent / ".tools" / "bin" / "uv"
     exported = subprocess.run(
-        [
-            str(uv),
-            "export",
-            "--frozen",
-            "--no-dev",
-            "--extra",
-            "kafka",
-            "--no-hashes",
-            "--no-emit-project",
-            "--no-editable",
-        ],
+        [str(uv), "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", "--no-editable"]
+        + EXTRAS[image],
         cwd=REPO,
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    committed = (REPO / "requirements" / "serving.txt").read_text()
+    committed = (REPO / "requirements" / f"{image}.txt").read_text()
     strip = lambda text: [line for line in text.splitlines() if not line.startswith("#")]  # noqa: E731
     assert strip(exported) == strip(committed), "run `make requirements` after changing uv.lock"
+
+
+def test_only_the_monitoring_image_installs_evidently() -> None:
+    def pinned(image: str) -> set[str]:
+        lines = (REPO / "requirements" / f"{image}.txt").read_text().splitlines()
+        return {line.split("==")[0] for line in lines if "==" in line and not line.startswith(" ")}
+
+    assert "evidently" not in pinned("serving")
+    assert {"evidently", "plotly", "statsmodels"} <= pinned("monitoring")
+    assert pinned("serving") < pinned("monitoring")

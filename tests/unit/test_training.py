@@ -10,7 +10,9 @@ import pytest
 from bentoml.exceptions import NotFound
 
 from tabserve.model_store import get_model
+from tabserve.training import LIBRARIES
 from tests.factories import mixed_frame, write_csv
+from tests.servers import REPO
 from train.__main__ import main as train_main
 from train.__main__ import model_name_for
 
@@ -207,3 +209,10 @@ def test_column_roles_are_stored_and_dropped_columns_named(tmp_path: Path) -> No
     assert set(reasons) == {"id", "const", "empty", "keep"}
     assert reasons["id"].startswith("id-like") and reasons["const"].startswith("constant")
     assert reasons["empty"] == "all missing" and reasons["keep"] == "dropped by configuration"
+
+
+def test_recorded_library_versions_need_only_the_serving_packages() -> None:
+    """The monitoring extra (evidently) is optional: training where it is absent must still work."""
+    lines = (REPO / "requirements" / "serving.txt").read_text().splitlines()
+    serving = {line.split("==")[0] for line in lines if "==" in line and not line.startswith(" ")}
+    assert set(LIBRARIES) <= serving
