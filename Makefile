@@ -12,7 +12,7 @@ BENTOML := $(VENV)/bin/bentoml
 # The model store lives outside the repository: inside the build context it makes `bentoml build` recurse.
 export BENTOML_HOME ?= $(HOME)/bentoml
 
-.PHONY: help env bench-tools services docker-engine image bench-batch bench-stream bench-deploy serve train drift bench-monitoring test test-unit test-integration lint format bench requirements build
+.PHONY: help env bench-tools services docker-engine image bench-image bench-batch bench-stream bench-deploy serve train drift bench-monitoring test test-unit test-integration lint format bench requirements build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -53,8 +53,10 @@ test-unit: env ## fast tests, no servers
 test-integration: env services ## tests against the real service and servers
 	$(PY) -m pytest -m integration
 
-requirements: $(UV) ## re-export requirements/serving.txt (the image's packages) from uv.lock
-	$(UV) export --frozen --no-dev --extra kafka --no-hashes --no-emit-project --no-editable -o requirements/serving.txt
+EXPORT := $(UV) export --quiet --frozen --no-dev --no-hashes --no-emit-project --no-editable --extra kafka
+requirements: $(UV) ## re-export requirements/serving.txt and monitoring.txt (the two images' packages) from uv.lock
+	$(EXPORT) -o requirements/serving.txt
+	$(EXPORT) --extra monitoring -o requirements/monitoring.txt
 
 bench-tools: ## install the load generator and GNU time if missing (Debian packages)
 	@command -v wrk >/dev/null && test -x /usr/bin/time || \
@@ -85,8 +87,11 @@ bench-stream: env services ## stream worker throughput: micro-batches vs one mes
 docker-engine: ## install (if missing) and start the Docker engine
 	scripts/docker-engine.sh
 
-image: env ## build the Bento and its image (BASE_IMAGE=..., TAG=...)
+image: env ## build the Bento, the serving image and the monitoring image (BASE_IMAGE=..., TAG=..., MONITORING_TAG=...)
 	PY=$(PY) BENTOML=$(BENTOML) scripts/build-image.sh
+
+bench-image: env docker-engine ## serving image before (bench/image.py --baseline-ref) and now: sizes, cold start to /readyz
+	$(PY) bench/image.py
 
 build: env ## build the Bento (model + serving code only)
 	$(PY) -m train --if-missing

@@ -133,3 +133,20 @@ def test_the_configmap_configuration_loads(tmp_path: Path) -> None:
     path.write_text(config_map["data"]["configuration.yaml"])
     settings = load_settings(path, environ={})
     assert str(settings.monitoring.spool_dir).startswith("/var/lib/tabserve")
+
+
+def test_only_the_drift_job_runs_the_monitoring_image() -> None:
+    """The serving image has no Evidently (`make image`: README, The image)."""
+    workloads = [*by_kind("Deployment"), *by_kind("CronJob")]
+    images = {
+        resource["metadata"]["name"]: {
+            container["image"]
+            for container in (
+                job_pod(resource) if resource["kind"] == "CronJob" else resource["spec"]["template"]["spec"]
+            )["containers"]
+        }
+        for resource in workloads
+    }
+    drift = images.pop("tabserve-drift")
+    assert drift == {"tabserve-monitoring:latest"}
+    assert all(found == {"tabserve:latest"} for found in images.values()), images
