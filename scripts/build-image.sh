@@ -25,7 +25,7 @@ yaml.safe_dump(spec, open(sys.argv[2], "w"), sort_keys=False)
 PYTHON
 fi
 
-"$PY" -m train --if-missing
+"$PY" -m tabserve train --if-missing
 BENTO=$("$BENTOML" build -f "$BENTOFILE" --output tag | tail -1 | sed 's/^__tag__://')
 echo "built $BENTO"
 DOCKER_BUILDKIT=0 "$BENTOML" containerize "$BENTO" --opt network=host -t "$TAG"

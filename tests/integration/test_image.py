@@ -127,6 +127,7 @@ def test_the_drift_job_runs_from_the_same_image(image: str, pg_url: str, contain
         image,
         "python",
         "-m",
+        "tabserve",
         "monitor",
         "--quiet",
         "--last",
