@@ -1,5 +1,5 @@
 """How the command-line tools end on an error: one line on stderr and exit code 2 for an error
-they expect; a traceback and exit code 3 for a bug (never 1, which `python -m monitor` uses for
+they expect; a traceback and exit code 3 for a bug (never 1, which `tabserve monitor` uses for
 "drift": a cron job must not read a crash as an alarm)."""
 
 from __future__ import annotations

@@ -222,7 +222,7 @@ def open_transport(settings: StreamingSettings, consumer: str) -> StreamTranspor
 
 
 def run_worker(settings: Settings, tag: str, consumer: str | None) -> None:
-    """`python -m tabserve stream`: runs until SIGTERM/SIGINT, then finishes its batch and exits."""
+    """`tabserve stream`: runs until SIGTERM/SIGINT, then finishes its batch and exits."""
     stream = settings.streaming
     secret = os.environ.get(REQUEST_ID_SECRET_ENV)  # read once, at start-up
     if stream.transport == "kafka" and not secret:
