@@ -8,6 +8,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
+TABSERVE := $(VENV)/bin/tabserve
 BENTOML := $(VENV)/bin/bentoml
 # The model store lives outside the repository: inside the build context it makes `bentoml build` recurse.
 export BENTOML_HOME ?= $(HOME)/bentoml
@@ -24,17 +25,17 @@ $(UV):
 env: $(UV) ## create .venv with the locked dependencies
 	$(UV) sync --frozen --all-extras --quiet
 
-train: env ## train the configured model (python -m train)
-	$(PY) -m train
+train: env ## train the configured model (tabserve train)
+	$(TABSERVE) train
 
 serve: env ## train the default model if the store has none, then serve it on 127.0.0.1:$(PORT)
-	$(PY) -m train --if-missing
-	$(BENTOML) serve service:TabularModel --host 127.0.0.1 --port $(PORT)
+	$(TABSERVE) serve --port $(PORT)
 
-lint: env ## ruff (lint + format check) and mypy
+lint: env ## ruff (lint + format check), mypy and the import rules (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: env ## apply ruff's formatting and fixes
 	$(VENV)/bin/ruff format .
@@ -66,8 +67,8 @@ bench: env bench-tools ## serving benchmarks: pinned BentoML vs plain FastAPI, t
 	$(PY) bench/serving.py
 	$(PY) bench/scaling.py
 
-drift: env ## drift and quality check of the served model (python -m monitor)
-	$(PY) -m monitor
+drift: env ## drift and quality check of the served model (tabserve monitor)
+	$(TABSERVE) monitor
 
 bench-monitoring: env ## drift job over 1,000,000 logged rows: time and peak memory
 	$(PY) bench/monitoring.py
@@ -94,5 +95,5 @@ bench-image: env docker-engine ## serving image before (bench/image.py --baselin
 	$(PY) bench/image.py
 
 build: env ## build the Bento (model + serving code only)
-	$(PY) -m train --if-missing
+	$(TABSERVE) train --if-missing
 	$(BENTOML) build

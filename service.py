@@ -10,21 +10,27 @@ from typing import Annotated, Any
 import bentoml
 from pydantic import BaseModel, Field
 
-from tabserve.admin_api import ADMIN_TOKEN_ENV, AdminApi
 from tabserve.api_models import example_record, record_model
 from tabserve.cpu_budget import auto_workers, available_cores
-from tabserve.deployment import Deployment
+from tabserve.deployment.admin_api import ADMIN_TOKEN_ENV, AdminApi
+from tabserve.deployment.deployment import Deployment
 from tabserve.errors import DataError
-from tabserve.feedback import FEEDBACK_TOKEN_ENV, FeedbackError, LabelUpdate, authorize, record_feedback
-from tabserve.file_tasks import TASK_ID_RULE, ProgressStore, is_task_id, new_task_id, run_file_task
-from tabserve.http_errors import quiet_client_errors
-from tabserve.http_limits import HttpLimits, RequestGuard
-from tabserve.metrics import DriftMetricsRefresher, service_metrics
 from tabserve.model_store import get_model
-from tabserve.openapi_doc import OpenApiAmendments
-from tabserve.prediction_logger import open_prediction_logger
-from tabserve.prediction_store import make_engine
-from tabserve.serving import info_app, limit_worker_threads, tune_gc
+from tabserve.predictions.logger import open_prediction_logger
+from tabserve.predictions.store import make_engine
+from tabserve.serving.feedback import (
+    FEEDBACK_TOKEN_ENV,
+    FeedbackError,
+    LabelUpdate,
+    authorize,
+    record_feedback,
+)
+from tabserve.serving.file_tasks import TASK_ID_RULE, ProgressStore, is_task_id, new_task_id, run_file_task
+from tabserve.serving.http_errors import quiet_client_errors
+from tabserve.serving.http_limits import HttpLimits, RequestGuard
+from tabserve.serving.metrics import DriftMetricsRefresher, service_metrics
+from tabserve.serving.openapi_doc import OpenApiAmendments
+from tabserve.serving.runtime import info_app, limit_worker_threads, tune_gc
 from tabserve.settings import load_settings
 
 SETTINGS = load_settings()
@@ -71,7 +77,7 @@ WORKERS = SETTINGS.serving.workers or auto_workers(available_cores())  # BENTOML
 
 @bentoml.service(workers=WORKERS, traffic={"timeout": 60}, logging={"access": {"enabled": False}})
 class TabularModel:
-    """Predictions from a scikit-learn pipeline trained by `python -m train`."""
+    """Predictions from a scikit-learn pipeline trained by `tabserve train`."""
 
     # One class attribute per variant: `bentoml build` packs every variant's model into the Bento.
     locals().update({f"model_{name}": bentoml.models.BentoModel(m.tag) for name, m in MODELS.items()})

@@ -69,7 +69,7 @@ def main() -> None:
         sys.exit("GNU time is missing: apt-get install time")
     work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     os.environ["BENTOML_HOME"] = str(work / "bentoml")
-    subprocess.run([sys.executable, "-m", "train"], cwd=REPO, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "tabserve", "train"], cwd=REPO, check=True, capture_output=True)
     from tabserve.model_store import PIPELINE_FILE, get_model
 
     pipeline = str(get_model("breast_cancer:latest").path / PIPELINE_FILE)

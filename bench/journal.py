@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tabserve.prediction_logger import PredictionLogger  # noqa: E402
+from tabserve.predictions.logger import PredictionLogger  # noqa: E402
 from tests.factories import prediction_rows  # noqa: E402
 
 REQUEST_US = 800.0  # one request's time at ~1,250 rps (README, Benchmarks)

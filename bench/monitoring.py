@@ -1,6 +1,6 @@
 """Monitoring benchmark: the drift job over 1,000,000 logged rows, sampled vs unsampled, side by side.
 
-Prints wall time and peak memory of `python -m monitor` (a subprocess each, so peaks are its own).
+Prints wall time and peak memory of `tabserve monitor` (a subprocess each, so peaks are its own).
 Usage: python bench/monitoring.py [--rows 1000000] [--no-baseline]
 """
 
@@ -26,7 +26,7 @@ CHUNK = 20_000
 
 def fill_log(database: Path, rows: int) -> str:
     from tabserve.model_store import get_model
-    from tabserve.prediction_store import create_schema, insert_predictions, make_engine
+    from tabserve.predictions.store import create_schema, insert_predictions, make_engine
 
     stored = get_model("breast_cancer:latest")
     predictor = stored.load_predictor()
@@ -65,7 +65,7 @@ def fill_log(database: Path, rows: int) -> str:
 def run_job(env: dict[str, str], rows: int) -> tuple[float, float, int]:
     started = time.perf_counter()
     code = subprocess.run(
-        [sys.executable, "-m", "monitor", "--quiet", "--last", str(rows)],
+        [sys.executable, "-m", "tabserve", "monitor", "--quiet", "--last", str(rows)],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-monitor-"))
     os.environ["BENTOML_HOME"] = str(work / "bentoml")
-    subprocess.run([sys.executable, "-m", "train"], cwd=REPO, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "tabserve", "train"], cwd=REPO, check=True, capture_output=True)
     database = work / "predictions.db"
     started = time.perf_counter()
     fill_log(database, args.rows)

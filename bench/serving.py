@@ -101,7 +101,7 @@ def measure(url: str, body: str, duration: int) -> dict[int, dict[str, float]]:
 
 
 def train(name: str, config: Path | None) -> Path:
-    args = [str(BIN / "python"), "-m", "train", "--name", name]
+    args = [str(BIN / "python"), "-m", "tabserve", "train", "--name", name]
     if config:
         args += ["--config", str(config)]
     subprocess.run(args, cwd=REPO, check=True, capture_output=True)

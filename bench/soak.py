@@ -139,7 +139,9 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tabserve-soak-"))
     env = {**os.environ, "BENTOML_HOME": str(work / "home")}
-    subprocess.run([str(BIN / "python"), "-m", "train"], cwd=REPO, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "python"), "-m", "tabserve", "train"], cwd=REPO, env=env, check=True, capture_output=True
+    )
     config = work / "configuration.yaml"
     config.write_text(
         f"monitoring:\n  sqlite_path: {work}/predictions.db\n  spool_dir: {work}/spool\n"

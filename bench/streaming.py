@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-stream-"))
     os.environ["BENTOML_HOME"] = str(work / "bentoml")
-    subprocess.run([sys.executable, "-m", "train"], cwd=REPO, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "tabserve", "train"], cwd=REPO, check=True, capture_output=True)
     sys.path.insert(0, str(REPO))
     from tabserve.model_store import get_model
 

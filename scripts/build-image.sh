@@ -3,7 +3,7 @@
 # (BASE_IMAGE=... TAG=... MONITORING_TAG=...).
 #   TAG             the serving image (bentofile.yaml): `serve`, the stream worker, the deployment CLI
 #   MONITORING_TAG  TAG plus the monitoring extra (docker/monitoring.Dockerfile): the drift job
-#                   (`python -m monitor`); default: TAG's name with -monitoring, same version
+#                   (`python -m tabserve monitor`); default: TAG's name with -monitoring, same version
 # BASE_IMAGE empty = bentofile.yaml's base image (python:3.11-slim: needs a registry); the default
 # here is a local base built from Debian packages by scripts/base-image.sh, since no registry is
 # reachable.
@@ -34,7 +34,7 @@ yaml.safe_dump(spec, open(sys.argv[2], "w"), sort_keys=False)
 PYTHON
 fi
 
-"$PY" -m train --if-missing
+"$PY" -m tabserve train --if-missing
 BENTO=$("$BENTOML" build -f "$BENTOFILE" --output tag | tail -1 | sed 's/^__tag__://')
 echo "built $BENTO"
 # `containerize` copies the Bento to a temporary build context, then refuses its own copy of

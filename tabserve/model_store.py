@@ -34,7 +34,7 @@ from tabserve.schema import FeatureSchema
 
 PIPELINE_FILE = "pipeline.joblib"
 REFERENCE_FILE = "reference.parquet"
-TRAIN_HINT = "train one with `make train` (or `python -m train`)"
+TRAIN_HINT = "train one with `make train` (or `tabserve train`)"
 HASHES_KEY = "artifact_sha256"
 HASH_CHUNK_BYTES = 1 << 20
 

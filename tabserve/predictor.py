@@ -13,6 +13,8 @@ from tabserve.schema import FeatureSchema, coerce_frame
 
 PREDICTION_COLUMN = "prediction"
 PROBABILITY_PREFIX = "probability_"
+ERROR_COLUMN = "error"  # file and Spark scoring: why a row was not scored
+TARGET_COLUMN = "target"  # the target's name inside the reference sample
 
 
 def native(value: Any) -> Any:

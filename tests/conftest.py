@@ -17,10 +17,12 @@ os.environ.pop("TABSERVE_CONFIG", None)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
     for item in items:
-        folder = Path(str(item.fspath)).parent.name
-        if folder in ("unit", "integration"):
-            item.add_marker(getattr(pytest.mark, folder))
+        kind = Path(str(item.fspath)).relative_to(tests).parts[0]  # tests/<unit|integration>/<package>/...
+        if kind not in ("unit", "integration"):
+            raise pytest.UsageError(f"{item.nodeid}: tests live under tests/unit or tests/integration")
+        item.add_marker(getattr(pytest.mark, kind))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

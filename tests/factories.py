@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tabserve.cli.main import main as tabserve_main
 from tabserve.model_store import StoredModel
 
 
@@ -53,3 +54,8 @@ def reference_records(model: StoredModel, count: int | None = None) -> list[dict
     frame = model.load_reference()[model.schema.names]
     rows = [{str(k): float(v) for k, v in row.items()} for row in frame.to_dict("records")]
     return rows if count is None else [rows[i % len(rows)] for i in range(count)]
+
+
+def train_cli(argv: list[str]) -> int:
+    """`tabserve train ARGV` in this process: the exit code."""
+    return tabserve_main(["train", *argv])

@@ -1,1 +1,1 @@
-"""`python -m train`: train the configured model and save it to the BentoML model store."""
+"""`python -m train`: kept for the project's layout; the same as `tabserve train`."""

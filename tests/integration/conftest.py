@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tabserve.model_store import StoredModel, get_model
-from tabserve.prediction_store import create_schema, make_engine
+from tabserve.predictions.store import create_schema, make_engine
 from tests.factories import mixed_frame, write_csv
 from tests.postgres import temporary_database
 from tests.servers import REPO, bentoml_server
@@ -37,7 +37,9 @@ monitoring:
 
 
 def run_train(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "train", *args], cwd=REPO, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "tabserve", "train", *args], cwd=REPO, check=True, capture_output=True
+    )
 
 
 @pytest.fixture(scope="session")

@@ -88,11 +88,22 @@ def matrix_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
 
 @pytest.fixture(scope="module", params=list(SERVED.values()), ids=list(SERVED))
 def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Case, Path]:
-    """The case written as CSV and trained by the real CLI (`python -m train`) in a subprocess."""
+    """The case written as CSV and trained by the real CLI (`tabserve train`) in a subprocess."""
     case: Case = request.param
     data = case.write_csv(tmp_path_factory.mktemp(case.name))
     process = subprocess.run(
-        [sys.executable, "-m", "train", "--data", str(data), "--target", case.target, "--name", case.name],
+        [
+            sys.executable,
+            "-m",
+            "tabserve",
+            "train",
+            "--data",
+            str(data),
+            "--target",
+            case.target,
+            "--name",
+            case.name,
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -264,7 +275,7 @@ def test_drift_job_runs_on_the_logged_and_labelled_rows(served: Served) -> None:
     assert post(f"{served.url}/feedback_batch", {"items": items}) == {"stored": MONITORED_ROWS}
     logged(served, [item["request_id"] for item in items], labelled=True)
     process = subprocess.run(
-        [sys.executable, "-m", "monitor", "--quiet", "--model", served.model.tag],
+        [sys.executable, "-m", "tabserve", "monitor", "--quiet", "--model", served.model.tag],
         cwd=REPO,
         env={**os.environ, **served.env},
         capture_output=True,

@@ -140,6 +140,7 @@ def test_the_drift_job_runs_from_the_monitoring_image(
         monitoring_image,
         "python",
         "-m",
+        "tabserve",
         "monitor",
         "--quiet",
         "--last",

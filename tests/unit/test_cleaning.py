@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from tabserve.api_models import record_model
+from tabserve.batch.file_scoring import validate_chunk
 from tabserve.cleaning import DEFAULT_MISSING_MARKERS, CleaningError, to_category, to_datetime_text, to_number
 from tabserve.datasets import clean_frame
-from tabserve.feedback import FeedbackError, validate_label
-from tabserve.file_scoring import validate_chunk
 from tabserve.schema import coerce_frame, infer_roles
+from tabserve.serving.feedback import FeedbackError, validate_label
 from tabserve.settings import DataSettings
 
 MARKERS = DEFAULT_MISSING_MARKERS

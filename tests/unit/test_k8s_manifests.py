@@ -107,7 +107,7 @@ def test_the_cron_jobs_run_the_nightly_scoring_and_the_drift_job() -> None:
         job["metadata"]["name"]: " ".join(job_pod(job)["containers"][0]["args"]) for job in by_kind("CronJob")
     }
     assert "python -m tabserve score" in commands["tabserve-score-nightly"]
-    assert "python -m monitor" in commands["tabserve-drift"]
+    assert "python -m tabserve monitor" in commands["tabserve-drift"]
 
 
 def test_every_referenced_secret_key_configmap_and_claim_exists() -> None:

@@ -1,1 +1,0 @@
-"""`python -m monitor`: drift and quality of the served model against its reference."""

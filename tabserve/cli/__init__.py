@@ -1,0 +1,1 @@
+"""The `tabserve` command: one entry point, one logging setup, one error path."""

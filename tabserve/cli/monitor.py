@@ -1,0 +1,68 @@
+"""`tabserve monitor`: drift and quality of the served model against its reference; exit 0 OK, 1 alarm.
+
+Run once (cron, a Kubernetes CronJob) or with --every on a schedule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from datetime import datetime
+from typing import Any
+
+from tabserve.cli.errors import run_reporting_errors
+from tabserve.settings import load_settings
+
+EVERY_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_every(text: str) -> float:
+    match = re.fullmatch(r"(\d+)([smhd])", text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"--every takes a number and a unit (s, m, h, d), e.g. 15m; got {text!r}"
+        )
+    return int(match.group(1)) * EVERY_UNITS[match.group(2)]
+
+
+def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "monitor",
+        parents=[common],
+        help="drift and quality of the served model (exit 1 on an alarm)",
+        description=__doc__,
+    )
+    parser.add_argument("--model", help="model tag (default: the served one)")
+    parser.add_argument(
+        "--last", type=int, help="window: the last N logged rows (default monitoring.window_last)"
+    )
+    parser.add_argument("--since", type=datetime.fromisoformat, help="window start, ISO time")
+    parser.add_argument("--until", type=datetime.fromisoformat, help="window end, ISO time")
+    parser.add_argument("--every", type=parse_every, help="run on a schedule, e.g. 15m (until stopped)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def check(args: argparse.Namespace) -> int:
+    from tabserve.monitoring.job import Window, exit_code, format_table, run_job
+
+    settings = load_settings(args.config)
+    ranged = args.since is not None or args.until is not None
+    window = Window(
+        last=None if ranged else (args.last or settings.monitoring.window_last),
+        since=args.since,
+        until=args.until,
+    )
+    output = run_job(args.model or settings.served_tag, window, settings.monitoring, progress=not args.quiet)
+    print(format_table(output))
+    return exit_code(output.result)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.every is None:
+        return check(args)
+    while True:  # a scheduler loop: each run's exit code is printed, the loop goes on
+        started = time.monotonic()
+        print(f"exit code {run_reporting_errors(lambda: check(args))}", flush=True)
+        time.sleep(max(0.0, args.every - (time.monotonic() - started)))

@@ -1,0 +1,232 @@
+"""A/B comparison of two variants from the prediction log and the per-variant numbers.
+
+Per variant: requests, errors, latency percentiles, the distribution of predictions and, with
+feedback labels, the quality metric with a 95% confidence interval (Wilson for accuracy,
+normal for MAE). The difference is tested (two-proportion z-test for accuracy, Welch's t-test
+on absolute errors for MAE) and summed up as "B better", "A better", "no significant
+difference" or "not enough data".
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from tabserve.deployment.store import NO_TRAFFIC, VariantSummary, summarize_stats
+from tabserve.deployment.variant_stats import percentile_ms
+from tabserve.monitoring.quality import outcome_scores, significance
+from tabserve.predictions.store import variant_outcomes
+
+Z_95 = 1.959963984540054
+PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+B_BETTER, A_BETTER, NO_DIFFERENCE, NOT_ENOUGH = (
+    "B better",
+    "A better",
+    "no significant difference",
+    "not enough data",
+)
+
+
+@dataclass(frozen=True)
+class Interval:
+    value: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class VariantReport:
+    name: str
+    requests: int
+    errors: int
+    latency_ms: dict[str, float | None]
+    logged: int
+    predictions: dict[str, float]  # class -> share (classifiers); mean/std/quantiles (regressors)
+    labelled: int
+    quality: Interval | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    metric: str
+    a: VariantReport
+    b: VariantReport
+    difference: float | None  # quality of B minus A (for MAE: A minus B, so > 0 means B better)
+    p_value: float | None
+    test: str
+    verdict: str
+    alpha: float
+    since: str
+    until: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def wilson(correct: int, total: int) -> Interval:
+    share = correct / total
+    centre = (share + Z_95**2 / (2 * total)) / (1 + Z_95**2 / total)
+    half = Z_95 * math.sqrt(share * (1 - share) / total + Z_95**2 / (4 * total**2)) / (1 + Z_95**2 / total)
+    return Interval(share, centre - half, centre + half)
+
+
+def mean_interval(values: np.ndarray) -> Interval:
+    mean = float(values.mean())
+    half = Z_95 * float(values.std(ddof=1)) / math.sqrt(len(values)) if len(values) > 1 else math.inf
+    return Interval(mean, mean - half, mean + half)
+
+
+def _distribution(predictions: pd.Series, classifier: bool) -> dict[str, float]:
+    if predictions.empty:
+        return {}
+    if classifier:
+        return {
+            str(k): float(v)
+            for k, v in predictions.astype(str).value_counts(normalize=True).sort_index().items()
+        }
+    values = predictions.astype(float)
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        **{f"q{int(q * 100)}": float(values.quantile(q)) for q in (0.1, 0.5, 0.9)},
+    }
+
+
+def variant_report(
+    name: str,
+    summary: VariantSummary,
+    outcomes: pd.DataFrame,
+    scores: np.ndarray,
+    classifier: bool,
+    min_labels: int,
+) -> VariantReport:
+    """`scores`: `outcome_scores` of the outcomes (computed once, also used for the test)."""
+    quality = None
+    if len(scores) >= min_labels:
+        quality = wilson(int(scores.sum()), len(scores)) if classifier else mean_interval(scores)
+    return VariantReport(
+        name=name,
+        requests=summary.requests,
+        errors=summary.errors,
+        latency_ms={label: percentile_ms(summary.latency, q) for label, q in PERCENTILES.items()},
+        logged=len(outcomes),
+        predictions=_distribution(outcomes["prediction"], classifier),
+        labelled=len(scores),
+        quality=quality,
+    )
+
+
+def compare_variants(
+    engine: Engine,
+    names: tuple[str, str],
+    classifier: bool,
+    since: datetime,
+    until: datetime | None = None,
+    *,
+    min_labels: int,
+    alpha: float = 0.05,
+    sample: int = 200_000,
+) -> Comparison:
+    summaries = summarize_stats(engine, since, until)
+    outcomes = [variant_outcomes(engine, name, since, until, sample=sample) for name in names]
+    scores = [outcome_scores(frame, classifier) for frame in outcomes]
+    reports = [
+        variant_report(name, summaries.get(name, NO_TRAFFIC), frame, score, classifier, min_labels)
+        for name, frame, score in zip(names, outcomes, scores, strict=True)
+    ]
+    metric = "accuracy" if classifier else "mae"
+    difference = p_value = None
+    test, verdict = "", NOT_ENOUGH
+    if all(report.quality is not None for report in reports):
+        gain = scores[1].mean() - scores[0].mean()
+        difference = float(gain if classifier else -gain)
+        p_value, test = significance(scores[0], scores[1], classifier)
+        verdict = NO_DIFFERENCE if p_value >= alpha else (B_BETTER if difference > 0 else A_BETTER)
+    return Comparison(
+        metric,
+        reports[0],
+        reports[1],
+        difference,
+        p_value,
+        test,
+        verdict,
+        alpha,
+        since.isoformat(),
+        until.isoformat() if until else None,
+    )
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def table_rows(comparison: Comparison) -> list[tuple[str, str, str]]:
+    a, b = comparison.a, comparison.b
+
+    def quality(report: VariantReport) -> str:
+        if report.quality is None:
+            return f"- ({report.labelled} labels)"
+        q = report.quality
+        return f"{q.value:.3f} [{q.low:.3f}, {q.high:.3f}] (n={report.labelled})"
+
+    rows = [
+        ("variant", f"A: {a.name}", f"B: {b.name}"),
+        ("requests", str(a.requests), str(b.requests)),
+        ("errors", str(a.errors), str(b.errors)),
+        *[
+            (f"latency {label} (ms)", _fmt(a.latency_ms[label], 1), _fmt(b.latency_ms[label], 1))
+            for label in PERCENTILES
+        ],
+        ("logged predictions", str(a.logged), str(b.logged)),
+        *[
+            (f"prediction {key}", _fmt(a.predictions.get(key)), _fmt(b.predictions.get(key)))
+            for key in sorted(set(a.predictions) | set(b.predictions))
+        ],
+        (f"{comparison.metric} (95% CI)", quality(a), quality(b)),
+    ]
+    return rows
+
+
+def format_table(comparison: Comparison) -> str:
+    rows = table_rows(comparison)
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
+    p_value = "-" if comparison.p_value is None else f"{comparison.p_value:.4g}"
+    lines.append(f"{comparison.test or 'no test'}: p = {p_value} (alpha {comparison.alpha})")
+    lines.append(f"verdict: {comparison.verdict}")
+    return "\n".join(lines)
+
+
+def to_html(comparison: Comparison) -> str:
+    rows = table_rows(comparison)
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows[1:]
+    )
+    p_value = "-" if comparison.p_value is None else f"{comparison.p_value:.4g}"
+    window = f"{comparison.since} to {comparison.until or 'now'}"
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>A/B report</title>"
+        "<style>body{font-family:sans-serif}td,th{padding:4px 12px;border-bottom:1px solid #ddd}</style>"
+        f"</head><body><h1>A/B report: {html.escape(comparison.verdict)}</h1>"
+        f"<p>Window: {html.escape(window)}</p><table><tr>{head}</tr>{body}</table>"
+        f"<p>{html.escape(comparison.test or 'no test')}: p = {p_value} (alpha {comparison.alpha})</p>"
+        "</body></html>"
+    )
+
+
+def write_report(comparison: Comparison, folder: Path, stamp: str) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = folder / f"ab-{stamp}.json", folder / f"ab-{stamp}.html"
+    json_path.write_text(json.dumps(comparison.to_dict(), indent=2))
+    html_path.write_text(to_html(comparison))
+    return json_path, html_path

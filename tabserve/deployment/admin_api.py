@@ -1,0 +1,176 @@
+"""The admin API, mounted at /admin: read the deployment state, change it, read the audit trail.
+
+Every request needs `Authorization: Bearer $TABSERVE_ADMIN_TOKEN` (401 without, 403 with a wrong
+one; with the variable unset the API refuses everything). Every change needs a `reason`; the
+actor is the `X-Actor` header (default `admin-api`). Changes are stored before they are
+answered, so every worker and replica follows within `deployment.refresh_ms`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tabserve.deployment.deployment import Deployment
+from tabserve.deployment.policy import (
+    DeploymentState,
+    PolicyError,
+    promote,
+    replace_policy,
+    rollback,
+    set_canary,
+    set_weights,
+    start_rollout,
+    switch,
+)
+from tabserve.deployment.routing import traffic_shares
+from tabserve.deployment.store import Change, read_events
+from tabserve.settings import Policy
+
+ADMIN_TOKEN_ENV = "TABSERVE_ADMIN_TOKEN"
+ACTOR_HEADER = "x-actor"
+DEFAULT_ACTOR = "admin-api"
+MAX_EVENTS = 1000
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000, description="Why: kept in the audit trail.")
+
+
+class SwitchBody(_Body):
+    to: str | None = None
+
+
+class WeightsBody(_Body):
+    weights: dict[str, float]
+
+
+class CanaryBody(_Body):
+    percent: float
+
+
+class PolicyBody(_Body):
+    policy: Policy
+
+
+Operation = Callable[[Deployment, Any], Callable[[DeploymentState], DeploymentState]]
+
+OPERATIONS: dict[str, tuple[type[_Body], Operation]] = {
+    "switch": (SwitchBody, lambda d, body: lambda s: switch(s, d.names, body.to)),
+    "weights": (WeightsBody, lambda d, body: lambda s: set_weights(s, d.names, body.weights)),
+    "canary": (CanaryBody, lambda d, body: lambda s: set_canary(s, d.names, body.percent)),
+    "policy": (PolicyBody, lambda d, body: lambda s: replace_policy(s, d.names, body.policy)),
+    "rollout": (
+        _Body,
+        lambda d, body: lambda s: start_rollout(s, d.names, d.settings.rollout.steps, datetime.now(UTC)),
+    ),
+    "promote": (_Body, lambda d, body: lambda s: promote(s, d.names, body.reason)),
+    "rollback": (_Body, lambda d, body: lambda s: rollback(s, d.names, body.reason)),
+    "reset": (_Body, lambda d, body: lambda s: d.configured),
+}
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def describe(deployment: Deployment) -> dict[str, Any]:
+    state = deployment.state
+    return {
+        "version": deployment.version,
+        "state": state.to_json(),
+        "variants": {name: scorer.tag for name, scorer in deployment.scorers.items()},
+        "traffic": traffic_shares(state.policy, deployment.names),
+        "shadow_dropped": deployment.shadow.dropped,
+        "worker": os.getpid(),  # which worker answered: each one applies the stored state itself
+    }
+
+
+class AdminApi:
+    """Built at import (mounted on the service); the worker attaches its deployment when it starts."""
+
+    def __init__(self, token: str | None) -> None:
+        self.token = token or None
+        self.deployment: Deployment | None = None
+
+    def _denied(self, request: Request) -> JSONResponse | None:
+        header = request.headers.get("authorization", "")
+        if not header:
+            return JSONResponse(
+                {"error": "authentication required: Authorization: Bearer <token>"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if self.token is None:
+            return _error(403, f"the admin API is off: set {ADMIN_TOKEN_ENV} for the service")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+            return _error(403, "wrong admin token")
+        return None
+
+    def _guarded(self, handler: Callable[[Request, Deployment], Awaitable[JSONResponse]]) -> Any:
+        async def endpoint(request: Request) -> JSONResponse:
+            denied = self._denied(request)
+            if denied is not None:
+                return denied
+            if self.deployment is None:
+                return _error(503, "the service is still starting")
+            try:
+                return await handler(request, self.deployment)
+            except SQLAlchemyError as error:  # the state lives there: nothing was changed
+                return _error(503, f"the deployment database is unreachable: {type(error).__name__}; retry")
+
+        return endpoint
+
+    async def _state(self, _: Request, deployment: Deployment) -> JSONResponse:
+        return JSONResponse(describe(deployment))
+
+    async def _events(self, request: Request, deployment: Deployment) -> JSONResponse:
+        try:
+            limit = int(request.query_params.get("limit", "50"))
+        except ValueError:
+            return _error(400, "limit: must be an integer")
+        if not 1 <= limit <= MAX_EVENTS:
+            return _error(400, f"limit: must be within [1, {MAX_EVENTS}]")
+        return JSONResponse({"events": await run_in_threadpool(read_events, deployment.engine, limit)})
+
+    async def _change(self, request: Request, deployment: Deployment) -> JSONResponse:
+        action = request.path_params["action"]
+        if action not in OPERATIONS:
+            return _error(404, f"no admin operation {action!r} (one of {', '.join(OPERATIONS)})")
+        body_type, operation = OPERATIONS[action]
+        try:
+            body = body_type.model_validate_json(await request.body() or b"{}")
+        except ValidationError as error:
+            detail = [
+                {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
+                for item in error.errors(include_url=False, include_context=False, include_input=False)
+            ]
+            return _error(400, "invalid request body", detail=detail)
+        change = Change(request.headers.get(ACTOR_HEADER, DEFAULT_ACTOR)[:200], action, body.reason)
+        try:
+            await run_in_threadpool(deployment.apply, operation(deployment, body), change)
+        except PolicyError as error:
+            return _error(error.status, str(error))
+        return JSONResponse(describe(deployment))
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/state", self._guarded(self._state), methods=["GET"]),
+                Route("/events", self._guarded(self._events), methods=["GET"]),
+                Route("/{action}", self._guarded(self._change), methods=["POST"]),
+            ]
+        )

@@ -1,0 +1,1 @@
+"""The prediction log: a write-ahead journal, a background writer, a spool, the database."""

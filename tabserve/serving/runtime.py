@@ -1,0 +1,206 @@
+"""What the BentoML service delegates to: load the model, batch concurrent calls, score, describe."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from bentoml._internal.marshal.dispatcher import CorkDispatcher
+from bentoml.exceptions import ServiceUnavailable
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tabserve.cpu_budget import (
+    apply_in_this_thread,
+    available_cores,
+    limit_native_threads,
+    scoring_thread_counts,
+    threads_per_worker,
+)
+from tabserve.model_store import StoredModel
+from tabserve.predictions.logger import PredictionLogger
+from tabserve.predictor import ERROR_COLUMN, Predictor
+from tabserve.serving.metrics import ServiceMetrics
+from tabserve.settings import DEFAULT_VARIANT, ServingSettings
+
+logger = logging.getLogger(__name__)
+
+
+def tune_gc(threshold: int) -> None:
+    """Move everything loaded so far out of the collector's sight and collect less often.
+
+    BentoML's worker otherwise shows p99 latencies in the hundreds of ms from GC pauses.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(threshold, 100, 100)
+
+
+_worker_budget: dict[str, int] = {}  # this worker's cores, workers and threads, for GET /model/
+
+
+def started_workers(service_name: str, declared: int) -> int:
+    """The worker count BentoML started: the decorator's, unless BENTOML_CONFIG_OPTIONS changed it.
+
+    Read from BentoML's merged configuration (the same value its allocator spawned workers from;
+    there is no public accessor in 1.4).
+    """
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    try:
+        workers = BentoMLContainer.config.services.get()[service_name]["workers"]
+    except (KeyError, TypeError):
+        return declared
+    if workers == "cpu_count":
+        return os.cpu_count() or 1  # what BentoML's allocator counts for "cpu_count"
+    return int(workers) if isinstance(workers, int) and workers > 0 else declared
+
+
+def limit_worker_threads(settings: ServingSettings, service_name: str, declared_workers: int) -> int:
+    """In a service worker: limit native thread pools to this worker's share of the usable cores."""
+    cores = available_cores()
+    workers = started_workers(service_name, declared_workers)
+    threads = threads_per_worker(cores, workers, settings.threads_per_worker)
+    limit_native_threads(threads)
+    _worker_budget.update(usable_cores=cores, workers=workers, threads_per_worker=threads)
+    return threads
+
+
+def worker_runtime() -> dict[str, Any]:
+    """This worker's budget and the native pool sizes its scoring threads used (empty before any scoring)."""
+    return {"pid": os.getpid(), **_worker_budget, "native_threads": scoring_thread_counts()}
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _overloaded() -> Any:
+    raise ServiceUnavailable("the batcher is over its latency budget; retry shortly")
+
+
+def log_rows(
+    records: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]], variant: str
+) -> list[dict[str, Any]]:
+    """Prediction-log rows for scored records (results carry model and request id)."""
+    now = datetime.now(UTC)
+    return [
+        {
+            "request_id": result["request_id"],
+            "ts": now,
+            "model": result["model"],
+            "variant": variant,
+            "features": record,
+            "prediction": result["prediction"],
+            "probabilities": result.get("probabilities"),
+        }
+        for record, result in zip(records, results, strict=True)
+    ]
+
+
+class Scorer:
+    """Scores records through one Predictor; concurrent single records are batched adaptively.
+
+    Every scored record is handed to the prediction log (off the request path) and counted.
+    """
+
+    def __init__(
+        self,
+        stored: StoredModel,
+        settings: ServingSettings,
+        prediction_logger: PredictionLogger | None = None,
+        metrics: ServiceMetrics | None = None,
+        variant: str = DEFAULT_VARIANT,
+    ) -> None:
+        self.stored = stored
+        self.predictor: Predictor = stored.load_predictor()
+        self.prediction_logger = prediction_logger
+        self.metrics = metrics
+        self.variant = variant
+        # BentoML's own adaptive batcher (CORK), used in-process on an inner batch method, so
+        # single-record calls share one vectorised predict without a second service hop.
+        self._dispatcher: CorkDispatcher[dict[str, Any], dict[str, Any]] = CorkDispatcher(
+            max_latency_in_ms=settings.batching.max_latency_ms,
+            max_batch_size=settings.batching.max_batch_size,
+            fallback=_overloaded,
+            get_batch_size=lambda _record: 1,
+        )
+        self._batched = self._dispatcher(self._score_in_thread)
+
+    @property
+    def tag(self) -> str:
+        return self.stored.tag
+
+    def score_records(
+        self, records: Sequence[dict[str, Any]], request_ids: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The inner batch method: records -> results with model tag and request ids.
+
+        Callers that must keep ids stable across retries (the stream worker) pass them in.
+        """
+        apply_in_this_thread()  # OpenMP's limit is per thread; batches run on pool threads
+        return self._finish(records, self.predictor.predict_records(list(records)), request_ids)
+
+    def log_scored_frame(self, scored: pd.DataFrame) -> None:
+        """Log and count the scored rows of a file chunk (rows with an error were not scored)."""
+        good = scored[scored[ERROR_COLUMN].isna()]
+        if good.empty or (self.prediction_logger is None and self.metrics is None):
+            return
+        records = [
+            {str(name): None if pd.isna(value) else value for name, value in record.items()}
+            for record in good[self.predictor.schema.names].to_dict("records")
+        ]
+        self._finish(records, self.predictor.results_from_frame(good))
+
+    def _finish(
+        self,
+        records: Sequence[dict[str, Any]],
+        results: list[dict[str, Any]],
+        request_ids: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Stamp model, variant and request ids, log and count: the same for every scoring mode."""
+        ids = request_ids if request_ids is not None else [new_request_id() for _ in results]
+        for result, request_id in zip(results, ids, strict=True):
+            result["model"] = self.tag
+            result["variant"] = self.variant
+            result["request_id"] = request_id
+        if self.prediction_logger is not None:
+            self.prediction_logger.log(log_rows(records, results, self.variant))
+        if self.metrics is not None:
+            self.metrics.count(self.tag, self.variant, results, self.predictor.is_classifier)
+        return results
+
+    async def _score_in_thread(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return await run_in_threadpool(self.score_records, records)
+
+    async def score_one(self, record: dict[str, Any]) -> dict[str, Any]:
+        result = await self._batched(record)
+        assert result is not None  # the fallback raises instead of returning
+        return result
+
+    def stop_batching(self) -> None:
+        self._dispatcher.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop batching, then drain the prediction log (graceful shutdown loses nothing)."""
+        self.stop_batching()
+        if self.prediction_logger is not None:
+            self.prediction_logger.close()
+
+
+def info_app(stored: StoredModel) -> Starlette:
+    """GET / -> model tag, metrics, feature schema, training fingerprint; `runtime`: the answering worker."""
+
+    async def describe(_: Request) -> JSONResponse:
+        return JSONResponse({**stored.info(), "runtime": worker_runtime()})
+
+    return Starlette(routes=[Route("/", describe, methods=["GET"])])

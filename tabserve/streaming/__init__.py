@@ -1,0 +1,1 @@
+"""The stream worker (Redis Streams, Kafka): micro-batches through the shared scoring core."""

@@ -1,0 +1,1 @@
+"""Training a Pipeline on a table, evaluating it against baselines, saving it to the model store."""

@@ -1,0 +1,106 @@
+"""A/B report: intervals, significance and the verdict, on a SQLite log with known outcomes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine
+
+from tabserve.deployment.ab_report import (
+    A_BETTER,
+    B_BETTER,
+    NO_DIFFERENCE,
+    NOT_ENOUGH,
+    compare_variants,
+    format_table,
+    wilson,
+    write_report,
+)
+from tabserve.deployment.store import insert_stats, prune_stats
+from tabserve.deployment.variant_stats import StatsCollector
+from tabserve.predictions.store import create_schema, insert_predictions, make_engine, set_labels
+
+SINCE = datetime.now(UTC) - timedelta(hours=1)
+
+
+def log(engine: Engine, variant: str, rows: int, accuracy: float, seed: int, labelled: bool = True) -> None:
+    rng = np.random.default_rng(seed)
+    now = datetime.now(UTC)
+    predictions = rng.choice(["yes", "no"], rows)
+    correct = rng.random(rows) < accuracy
+    records: list[dict[str, str | float | datetime | dict[str, float]]] = [
+        {
+            "request_id": f"{variant}-{i}",
+            "ts": now,
+            "model": f"m:{variant}",
+            "variant": variant,
+            "features": {"x": 1.0},
+            "prediction": str(predictions[i]),
+        }
+        for i in range(rows)
+    ]
+    insert_predictions(engine, records)
+    if labelled:
+        flipped = {"yes": "no", "no": "yes"}
+        set_labels(
+            engine,
+            {
+                str(r["request_id"]): str(r["prediction"]) if ok else flipped[str(r["prediction"])]
+                for r, ok in zip(records, correct, strict=True)
+            },
+        )
+    stats = StatsCollector()
+    for latency in rng.lognormal(1, 0.5, rows):
+        stats.record(variant, f"m:{variant}", latency / 1000)
+    insert_stats(engine, stats.drain())
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    create_schema(engine)
+    return engine
+
+
+def test_wilson_interval_contains_the_share() -> None:
+    interval = wilson(90, 100)
+    assert interval.low < 0.9 < interval.high and interval.high < 1
+    assert wilson(0, 10).low == pytest.approx(0, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("accuracy_a", "accuracy_b", "verdict"),
+    [(0.80, 0.90, B_BETTER), (0.90, 0.80, A_BETTER), (0.85, 0.85, NO_DIFFERENCE)],
+)
+def test_verdicts(engine: Engine, accuracy_a: float, accuracy_b: float, verdict: str, tmp_path: Path) -> None:
+    log(engine, "a", 2000, accuracy_a, seed=1)
+    log(engine, "b", 2000, accuracy_b, seed=2)
+    comparison = compare_variants(engine, ("a", "b"), True, SINCE, min_labels=50)
+    assert comparison.verdict == verdict and comparison.a.requests == 2000
+    assert comparison.a.quality is not None and comparison.a.quality.low < accuracy_a + 0.03
+    assert set(comparison.b.predictions) == {"no", "yes"}
+    p50, p99 = comparison.a.latency_ms["p50"], comparison.a.latency_ms["p99"]
+    assert p50 is not None and p99 is not None and p99 > p50
+    if verdict != NO_DIFFERENCE:
+        assert comparison.p_value is not None and comparison.p_value < 0.001
+    table = format_table(comparison)
+    assert f"verdict: {verdict}" in table and "accuracy (95% CI)" in table
+    json_path, html_path = write_report(comparison, tmp_path / "reports", "x")
+    assert verdict in html_path.read_text() and json_path.stat().st_size > 0
+
+
+def test_without_labels_there_is_no_verdict(engine: Engine) -> None:
+    log(engine, "a", 300, 0.9, seed=1, labelled=False)
+    log(engine, "b", 300, 0.9, seed=2, labelled=False)
+    comparison = compare_variants(engine, ("a", "b"), True, SINCE, min_labels=50)
+    assert comparison.verdict == NOT_ENOUGH and comparison.p_value is None and comparison.a.logged == 300
+
+
+def test_old_variant_numbers_are_pruned(engine: Engine) -> None:
+    log(engine, "a", 10, 0.9, seed=1, labelled=False)
+    assert prune_stats(engine, datetime.now(UTC) - timedelta(days=1)) == 0
+    assert prune_stats(engine, datetime.now(UTC) + timedelta(seconds=1)) == 1
+    assert compare_variants(engine, ("a", "b"), True, SINCE, min_labels=50).a.requests == 0
