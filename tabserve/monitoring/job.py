@@ -55,7 +55,14 @@ def _project_id(workspace: Any, name: str) -> Any:
     return found[0].id if found else workspace.create_project(name).id
 
 
-def run_job(tag: str, window: Window, settings: MonitoringSettings, progress: bool = True) -> RunOutput:
+def run_job(
+    tag: str,
+    window: Window,
+    settings: MonitoringSettings,
+    progress: bool = True,
+    variant: str | None = None,
+) -> RunOutput:
+    """Monitor one model; `variant` names the deployment's variant serving it (None: named by --model)."""
     steps = tqdm(total=5, desc="monitor", disable=not progress, leave=False)
     stored = get_model(tag)
     classifier = stored.metadata["task"] == "classification"
@@ -76,10 +83,13 @@ def run_job(tag: str, window: Window, settings: MonitoringSettings, progress: bo
     result, snapshot = compare(stored.load_reference(), current, stored.schema, classifier, settings)
     steps.update()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    base = Path(settings.reports_dir) / f"{stamp}_{stored.tag.replace(':', '_')}"
+    base = Path(settings.reports_dir) / "_".join(
+        [stamp, stored.tag.replace(":", "_"), *([variant] if variant else [])]
+    )
     base.parent.mkdir(parents=True, exist_ok=True)
     summary = {
         "model": stored.tag,
+        "variant": variant,
         "time": datetime.now(UTC).isoformat(),
         "window": window.describe(),
         "window_rows": window_rows,
@@ -111,11 +121,16 @@ def exit_code(result: DriftResult) -> int:
     return EXIT_ALARM if result.verdict == VERDICT_DRIFT else EXIT_OK
 
 
+def variant_text(variant: str | None) -> str:
+    return f" (variant {variant})" if variant else ""
+
+
 def format_table(output: RunOutput) -> str:
     result, summary = output.result, output.summary
     lines = [
-        f"model {summary['model']}  window {summary['window']}  rows {summary['window_rows']}"
-        f" (sampled {summary['sampled_rows']})  reference {result.reference_rows}",
+        f"model {summary['model']}{variant_text(summary['variant'])}  window {summary['window']}"
+        f"  rows {summary['window_rows']} (sampled {summary['sampled_rows']})"
+        f"  reference {result.reference_rows}",
     ]
     if result.verdict == VERDICT_NOT_ENOUGH:
         return "\n".join([*lines, f"NOT ENOUGH DATA: {result.message}  summary: {output.summary_path}"])
