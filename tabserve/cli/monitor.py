@@ -50,7 +50,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> int:
     from tabserve.deployment.served import served_models
-    from tabserve.monitoring.job import Window, exit_code, format_table, run_job
+    from tabserve.monitoring.job import Window, exit_code, run_job
+    from tabserve.monitoring.table import format_table
 
     settings = load_settings(args.config)
     ranged = args.since is not None or args.until is not None

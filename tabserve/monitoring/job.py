@@ -15,7 +15,8 @@ from typing import Any
 from tqdm import tqdm
 
 from tabserve.model_store import get_model
-from tabserve.monitoring.drift import VERDICT_DRIFT, VERDICT_NOT_ENOUGH, DriftResult, compare
+from tabserve.monitoring.alarm import policy_summary
+from tabserve.monitoring.drift import DriftResult, compare
 from tabserve.predictions.store import (
     create_schema,
     load_window,
@@ -28,6 +29,7 @@ from tabserve.settings import MonitoringSettings
 logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_ALARM, EXIT_ERROR = 0, 1, 2
+IMPORTANCE_KEY = "feature_importance"  # in the model's metadata (training/importance.py)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,10 @@ def run_job(
     )
     steps.update()
     steps.set_postfix_str("comparing with reference")
-    result, snapshot = compare(stored.load_reference(), current, stored.schema, classifier, settings)
+    importance = stored.metadata.get(IMPORTANCE_KEY, {}).get("mean")
+    result, snapshot = compare(
+        stored.load_reference(), current, stored.schema, classifier, settings, importance
+    )
     steps.update()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     base = Path(settings.reports_dir) / "_".join(
@@ -95,6 +100,7 @@ def run_job(
         "window_rows": window_rows,
         "sampled_rows": len(current),
         "sample_size": settings.sample_size,
+        "policy": policy_summary(settings, result.data_drift),
         **result.to_dict(),
     }
     html = None
@@ -118,40 +124,4 @@ def run_job(
 
 
 def exit_code(result: DriftResult) -> int:
-    return EXIT_ALARM if result.verdict == VERDICT_DRIFT else EXIT_OK
-
-
-def variant_text(variant: str | None) -> str:
-    return f" (variant {variant})" if variant else ""
-
-
-def format_table(output: RunOutput) -> str:
-    result, summary = output.result, output.summary
-    lines = [
-        f"model {summary['model']}{variant_text(summary['variant'])}  window {summary['window']}"
-        f"  rows {summary['window_rows']} (sampled {summary['sampled_rows']})"
-        f"  reference {result.reference_rows}",
-    ]
-    if result.verdict == VERDICT_NOT_ENOUGH:
-        return "\n".join([*lines, f"NOT ENOUGH DATA: {result.message}  summary: {output.summary_path}"])
-    lines.append(f"{'feature':<28} {'method':<26} {'score':>10} {'threshold':>9}  drift")
-    columns = dict(result.features)
-    if result.prediction is not None:
-        columns["(prediction)"] = result.prediction
-    for name, column in columns.items():
-        flag = "DRIFT" if column.drifted else "-"
-        lines.append(
-            f"{name[:28]:<28} {column.method[:26]:<26} {column.score:>10.4g} {column.threshold:>9.3g}  {flag}"
-        )
-    drifted = len(result.drifted_features)
-    lines.append(f"drifted features: {drifted}/{len(result.features)} (share {result.drift_share:.2f})")
-    quality = result.quality
-    if quality is not None:
-        current = "n/a" if quality.current is None else f"{quality.current:.4f}"
-        verdict = {None: "not enough labels", True: "DEGRADED", False: "ok"}[quality.degraded]
-        lines.append(
-            f"quality {quality.metric}: reference {quality.reference:.4f}, current {current}"
-            f" on {quality.labelled} labels -> {verdict}"
-        )
-    lines.append(f"verdict: {result.verdict.upper()}  report: {output.html}  summary: {output.summary_path}")
-    return "\n".join(lines)
+    return EXIT_ALARM if result.alarm else EXIT_OK
