@@ -42,7 +42,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> StoredModel:
     return get_model("unit_census:latest")
 
 
-def window(model: StoredModel, shift: dict[str, object]) -> pd.DataFrame:
+def window(model: StoredModel, shift: dict[str, float | str]) -> pd.DataFrame:
     frame = census_like(1000, seed=7).drop(columns="label")
     for name, change in shift.items():
         frame[name] = frame[name] + change if isinstance(change, float) else change
@@ -65,7 +65,7 @@ def test_importance_is_measured_on_the_held_out_split_and_stored(model: StoredMo
 
 @pytest.mark.parametrize("shift", [{"x0": 1.5}, {"city": "nice"}], ids=["numeric +1.5 sd", "forced category"])
 def test_one_shifted_important_feature_raises_the_alarm_with_the_defaults(
-    model: StoredModel, shift: dict[str, object]
+    model: StoredModel, shift: dict[str, float | str]
 ) -> None:
     (feature,) = shift
     live = window(model, shift)
