@@ -141,6 +141,8 @@ class MonitoringSettings(_Frozen):
     cat_threshold: float | None = None
     quality_drop: float = Field(default=0.05, ge=0)
     reports_dir: str = "reports"
+    keep_reports: int = Field(default=100, ge=1, description="Drift reports kept (the newest runs).")
+    keep_report_days: float = Field(default=30, gt=0, description="Drift reports older than this go.")
     workspace: str = "reports/workspace"
     metrics_refresh_s: float = Field(default=15.0, gt=0)
 

@@ -17,6 +17,8 @@ from tqdm import tqdm
 from tabserve.model_store import get_model
 from tabserve.monitoring.alarm import policy_summary
 from tabserve.monitoring.drift import DriftResult, compare
+from tabserve.monitoring.report_verdict import verdict_section, with_verdict
+from tabserve.monitoring.retention import prune_reports, report_stamp
 from tabserve.predictions.store import (
     create_schema,
     load_window,
@@ -57,6 +59,22 @@ def _project_id(workspace: Any, name: str) -> Any:
     return found[0].id if found else workspace.create_project(name).id
 
 
+def exit_code(result: DriftResult) -> int:
+    return EXIT_ALARM if result.alarm else EXIT_OK
+
+
+def _write_html(snapshot: Any, summary: dict[str, Any], code: int, path: Path) -> None:
+    page = with_verdict(snapshot.get_html_str(as_iframe=False), verdict_section(summary, code))
+    path.write_text(page, encoding="utf-8")
+
+
+def _add_to_workspace(settings: MonitoringSettings, snapshot: Any, tag: str) -> None:
+    from evidently.ui.workspace import Workspace
+
+    workspace = Workspace(settings.workspace)
+    workspace.add_run(_project_id(workspace, tag.split(":")[0]), snapshot, name=tag)
+
+
 def run_job(
     tag: str,
     window: Window,
@@ -87,41 +105,35 @@ def run_job(
         stored.load_reference(), current, stored.schema, classifier, settings, importance
     )
     steps.update()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    base = Path(settings.reports_dir) / "_".join(
-        [stamp, stored.tag.replace(":", "_"), *([variant] if variant else [])]
-    )
-    base.parent.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    folder = Path(settings.reports_dir)
+    base = "_".join([report_stamp(now), stored.tag.replace(":", "_"), *([variant] if variant else [])])
+    folder.mkdir(parents=True, exist_ok=True)
     summary = {
         "model": stored.tag,
         "variant": variant,
-        "time": datetime.now(UTC).isoformat(),
+        "time": now.isoformat(),
         "window": window.describe(),
         "window_rows": window_rows,
         "sampled_rows": len(current),
         "sample_size": settings.sample_size,
         "policy": policy_summary(settings, result.data_drift),
         **result.to_dict(),
+        "exit_code": exit_code(result),
     }
     html = None
     if snapshot is not None:
         steps.set_postfix_str("writing report")
-        html = base.with_suffix(".html")
-        snapshot.save_html(str(html))
-        from evidently.ui.workspace import Workspace
-
-        workspace = Workspace(settings.workspace)
-        workspace.add_run(_project_id(workspace, stored.tag.split(":")[0]), snapshot, name=stored.tag)
+        html = folder / f"{base}.html"
+        _write_html(snapshot, summary, exit_code(result), html)
+        _add_to_workspace(settings, snapshot, stored.tag)
     steps.update()
-    summary_path = base.with_suffix(".json")
+    summary_path = folder / f"{base}.json"
     summary_path.write_text(json.dumps(summary, indent=2, default=str))
+    prune_reports(folder, now, settings.keep_reports, settings.keep_report_days)
     steps.update()
     save_run(engine, stored.tag, json.loads(json.dumps(summary, default=str)))
     steps.update()
     steps.close()
     engine.dispose()
     return RunOutput(result, summary, html, summary_path)
-
-
-def exit_code(result: DriftResult) -> int:
-    return EXIT_ALARM if result.alarm else EXIT_OK
