@@ -19,6 +19,7 @@ from tabserve.monitoring.alarm import policy_summary
 from tabserve.monitoring.drift import DriftResult, compare
 from tabserve.monitoring.report_verdict import verdict_section, with_verdict
 from tabserve.monitoring.retention import prune_reports, report_stamp
+from tabserve.monitoring.table import ordered_features
 from tabserve.predictions.store import (
     create_schema,
     load_window,
@@ -54,11 +55,6 @@ class RunOutput:
     summary_path: Path
 
 
-def _project_id(workspace: Any, name: str) -> Any:
-    found = workspace.search_project(name)
-    return found[0].id if found else workspace.create_project(name).id
-
-
 def exit_code(result: DriftResult) -> int:
     return EXIT_ALARM if result.alarm else EXIT_OK
 
@@ -66,13 +62,6 @@ def exit_code(result: DriftResult) -> int:
 def _write_html(snapshot: Any, summary: dict[str, Any], code: int, path: Path) -> None:
     page = with_verdict(snapshot.get_html_str(as_iframe=False), verdict_section(summary, code))
     path.write_text(page, encoding="utf-8")
-
-
-def _add_to_workspace(settings: MonitoringSettings, snapshot: Any, tag: str) -> None:
-    from evidently.ui.workspace import Workspace
-
-    workspace = Workspace(settings.workspace)
-    workspace.add_run(_project_id(workspace, tag.split(":")[0]), snapshot, name=tag)
 
 
 def run_job(
@@ -126,7 +115,9 @@ def run_job(
         steps.set_postfix_str("writing report")
         html = folder / f"{base}.html"
         _write_html(snapshot, summary, exit_code(result), html)
-        _add_to_workspace(settings, snapshot, stored.tag)
+        from tabserve.monitoring.workspace import add_run
+
+        add_run(settings.workspace, snapshot, summary, ordered_features(result))
     steps.update()
     summary_path = folder / f"{base}.json"
     summary_path.write_text(json.dumps(summary, indent=2, default=str))

@@ -121,3 +121,45 @@ def test_each_run_prunes_reports_past_the_last_n(census_model: StoredModel, tmp_
         for output in summaries[1:]
         for name in (f"{output.summary_path.stem}.html", output.summary_path.name)
     )
+
+
+def test_the_workspace_dashboard_has_panels_with_data_and_runs_are_tagged(
+    census_model: StoredModel, tmp_path: Path
+) -> None:
+    from evidently.ui.workspace import Workspace
+
+    settings = settings_in(tmp_path, min_samples=100)
+    log_window(census_model, settings.url, {}, "true")
+    run_job(census_model.tag, Window(last=ROWS), settings, progress=False, variant="blue")
+    log_window(census_model, settings.url, {"x0": 1.5}, None)
+    run_job(census_model.tag, Window(last=ROWS), settings, progress=False, variant="blue")
+
+    workspace = Workspace(settings.workspace)
+    (project,) = workspace.search_project("unit_census")
+    panels = project.dashboard.model().panels
+    assert len(panels) == 4 and panels[2].values[0].metric_labels == {"column": "x0"}  # most important first
+    runs = [workspace.get_run(project.id, run_id) for run_id in workspace.list_runs(project.id)]
+    assert all(run is not None for run in runs)
+    labels = sorted(
+        (run.metadata["verdict"], run.metadata["variant"], tuple(run.tags)) for run in runs if run
+    )
+    assert labels == [
+        ("drift", "blue", ("drift", "variant:blue", "alarm")),
+        ("ok", "blue", ("ok", "variant:blue")),
+    ]
+    assert all(run.name.startswith(f"{census_model.tag} blue ") for run in runs if run)
+    # every line of every panel finds its metric (type, and column if it names one) in every run
+    for run in runs:
+        assert run is not None
+        stored = {
+            (params.get("type"), params.get("column"))
+            for params in (
+                result.metric_value_location.metric.params for result in run.metric_results.values()
+            )
+        }
+        for panel in panels:
+            for value in panel.values:
+                assert (value.metric, value.metric_labels.get("column")) in stored, (
+                    panel.title,
+                    value.legend,
+                )
