@@ -52,6 +52,14 @@ class TrainingSettings(_Frozen):
     random_state: int = 42
     reference_rows: int = Field(default=5000, ge=10)
     max_categories: int = Field(default=50, ge=2)
+    importance_rows: int = Field(
+        default=2_000,
+        ge=10,
+        description="Held-out rows for permutation importance (the drift alarm's weights).",
+    )
+    importance_repeats: int = Field(
+        default=5, ge=1, description="Shuffles per feature for permutation importance."
+    )
     classifier: EstimatorSettings = EstimatorSettings(
         estimator="sklearn.ensemble.HistGradientBoostingClassifier"
     )
@@ -117,13 +125,24 @@ class MonitoringSettings(_Frozen):
     min_samples: int = Field(default=200, ge=1)
     min_labels: int = Field(default=50, ge=1)
     sample_size: int = Field(default=20_000, ge=100)
-    drift_share: float = Field(default=0.5, gt=0, le=1)
+    drift_share: float = Field(default=0.5, gt=0, le=1, description="Alarm: this share of features drift.")
+    alarm_top_k: int = Field(
+        default=3, ge=0, description="Alarm: one of the k most important features drifts (0: rule off)."
+    )
+    alarm_min_importance: float = Field(
+        default=0.05, ge=0, lt=1, description="A top-k feature carries at least this share of the importance."
+    )
+    importance_drift_share: float = Field(
+        default=0.3, gt=0, le=1, description="Alarm: drifted features carry this share of the importance."
+    )
     num_method: str | None = None
     num_threshold: float | None = None
     cat_method: str | None = None
     cat_threshold: float | None = None
     quality_drop: float = Field(default=0.05, ge=0)
     reports_dir: str = "reports"
+    keep_reports: int = Field(default=100, ge=1, description="Drift reports kept (the newest runs).")
+    keep_report_days: float = Field(default=30, gt=0, description="Drift reports older than this go.")
     workspace: str = "reports/workspace"
     metrics_refresh_s: float = Field(default=15.0, gt=0)
 

@@ -1,6 +1,8 @@
-"""`tabserve monitor`: drift and quality of the served model against its reference; exit 0 OK, 1 alarm.
+"""`tabserve monitor`: drift and quality of the served models against their reference; exit 0 OK, 1 alarm.
 
-Run once (cron, a Kubernetes CronJob) or with --every on a schedule.
+By default every variant the deployment serves now (the stored state: after a promotion, the new
+champion) is monitored and named apart; the exit code is the worst of them. Run once (cron, a
+Kubernetes CronJob) or with --every on a schedule (each run reads the deployment state again).
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         help="drift and quality of the served model (exit 1 on an alarm)",
         description=__doc__,
     )
-    parser.add_argument("--model", help="model tag (default: the served one)")
+    parser.add_argument(
+        "--model", help="model tag (default: every model the deployment serves now, each variant apart)"
+    )
     parser.add_argument(
         "--last", type=int, help="window: the last N logged rows (default monitoring.window_last)"
     )
@@ -45,7 +49,9 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
-    from tabserve.monitoring.job import Window, exit_code, format_table, run_job
+    from tabserve.deployment.served import served_models
+    from tabserve.monitoring.job import Window, exit_code, run_job
+    from tabserve.monitoring.table import format_table
 
     settings = load_settings(args.config)
     ranged = args.since is not None or args.until is not None
@@ -54,9 +60,15 @@ def check(args: argparse.Namespace) -> int:
         since=args.since,
         until=args.until,
     )
-    output = run_job(args.model or settings.served_tag, window, settings.monitoring, progress=not args.quiet)
-    print(format_table(output))
-    return exit_code(output.result)
+    targets: list[tuple[str | None, str]] = (
+        [(None, args.model)] if args.model else list(served_models(settings).items())
+    )
+    codes = []
+    for variant, tag in targets:
+        output = run_job(tag, window, settings.monitoring, progress=not args.quiet, variant=variant)
+        print(format_table(output), flush=True)
+        codes.append(exit_code(output.result))
+    return max(codes)
 
 
 def run(args: argparse.Namespace) -> int:

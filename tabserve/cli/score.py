@@ -7,6 +7,7 @@ from typing import Any
 
 from tabserve.batch.file_scoring import DEFAULT_CHUNK_ROWS
 from tabserve.cpu_budget import limit_process_threads
+from tabserve.deployment.served import primary_model
 from tabserve.model_store import get_model
 from tabserve.settings import load_settings
 
@@ -20,7 +21,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     score.add_argument("input", help="a file, a directory or a glob")
     score.add_argument("output", help="a file for one input, a directory for several")
-    score.add_argument("--model", help="model tag (default: the served one)")
+    score.add_argument("--model", help="model tag (default: the one the deployment serves now)")
     score.add_argument("--engine", choices=["local", "spark"], default="local")
     score.add_argument("--strict", action="store_true", help="fail on the first bad row")
     score.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS)
@@ -33,26 +34,29 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         help="score a Redis or Kafka stream continuously (SIGTERM stops it)",
         description="Score the configured stream in micro-batches until SIGTERM/SIGINT.",
     )
-    stream.add_argument("--model", help="model tag (default: the served one)")
+    stream.add_argument("--model", help="model tag (default: the one the deployment serves now)")
     stream.add_argument("--consumer", help="consumer name in the group (default: host-pid)")
     stream.set_defaults(run=run_stream)
 
 
 def run_score(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    tag = args.model or settings.served_tag
+    tag = args.model or primary_model(settings)
     get_model(tag)  # a missing or altered model ends here, before anything else is logged
     limit_process_threads(settings.serving.threads_per_worker)  # Spark's executors limit their own
     if args.engine == "spark":
         from tabserve.batch.spark_scoring import score_spark
 
         rows = score_spark(settings, tag, args.input, args.output, args.strict, args.spark_master)
-        print(f"scored {rows} rows with Spark into {args.output}")
+        print(f"scored {rows} rows with Spark into {args.output} (model {tag})")
         return 0
     from tabserve.batch.local_scoring import score_local
 
     report = score_local(settings, tag, args.input, args.output, args.strict, args.chunk_rows, not args.quiet)
-    print(f"scored {report.scored}/{report.rows} rows into {args.output}; {report.bad_rows} bad row(s)")
+    print(
+        f"scored {report.scored}/{report.rows} rows into {args.output} (model {tag});"
+        f" {report.bad_rows} bad row(s)"
+    )
     for message in report.errors[:20]:
         print(f"  {message}")
     return 0
@@ -62,7 +66,7 @@ def run_stream(args: argparse.Namespace) -> int:
     from tabserve.streaming.worker import run_worker
 
     settings = load_settings(args.config)
-    tag = args.model or settings.served_tag
+    tag = args.model or primary_model(settings)
     get_model(tag)  # a missing or altered model ends here, before anything else is logged
     limit_process_threads(settings.serving.threads_per_worker)
     run_worker(settings, tag, args.consumer)

@@ -1,7 +1,12 @@
 """Compare a live window with a model's reference sample: data drift, prediction drift, quality.
 
-Evidently 0.7 computes the per-column drift tests (column types from the model's feature
-schema); quality is accuracy (classifiers) or MAE (regressors) on the labelled rows.
+Evidently 0.7 computes the per-column drift tests (drift_metrics: read by metric id; column types
+from the model's feature schema); the data-drift alarm weighs them by the model's importance
+(alarm.py); quality is accuracy (classifiers) or MAE (regressors) on the labelled rows.
+
+The verdict names its cause: `drift` (data or prediction drift), `quality` (realized quality
+dropped), `drift_and_quality` (both), `ok`, or `not_enough_data`. Any but `ok` and
+`not_enough_data` is an alarm (exit code 1).
 """
 
 from __future__ import annotations
@@ -9,26 +14,32 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from evidently import DataDefinition, Dataset, Report
-from evidently.presets import DataDriftPreset
 
+from tabserve.monitoring.alarm import DataDriftJudgement, importance_weights, judge_data_drift
+from tabserve.monitoring.drift_metrics import ColumnDrift, build_metrics, read_column_drifts, run_report
 from tabserve.monitoring.quality import Quality, judge_quality, quality
 from tabserve.predictor import PREDICTION_COLUMN
 from tabserve.schema import FeatureSchema
 from tabserve.settings import MonitoringSettings
 
 VERDICT_OK, VERDICT_DRIFT, VERDICT_NOT_ENOUGH = "ok", "drift", "not_enough_data"
-DRIFT_TEST_PREFIX = "Value Drift for column "
+VERDICT_QUALITY, VERDICT_DRIFT_AND_QUALITY = "quality", "drift_and_quality"
+ALARM_VERDICTS = (VERDICT_DRIFT, VERDICT_QUALITY, VERDICT_DRIFT_AND_QUALITY)
+# Reason kinds, in the order the report lists them.
+DATA_DRIFT, PREDICTION_DRIFT, QUALITY, ESTIMATED_QUALITY = (
+    "data drift",
+    "prediction drift",
+    "quality",
+    "estimated quality",
+)
 
 
-@dataclass
-class ColumnDrift:
-    score: float
-    method: str
-    threshold: float
-    drifted: bool
+@dataclass(frozen=True)
+class Reason:
+    kind: str
+    fired: bool | None  # None: not judged (not enough data or labels, or not measured)
+    detail: str
 
 
 @dataclass
@@ -36,10 +47,12 @@ class DriftResult:
     current_rows: int
     reference_rows: int
     drift_share: float | None = None
-    dataset_drift: bool | None = None
+    dataset_drift: bool | None = None  # the data-drift alarm under the policy (None: not compared)
     features: dict[str, ColumnDrift] = field(default_factory=dict)
     prediction: ColumnDrift | None = None
     quality: Quality | None = None
+    data_drift: DataDriftJudgement | None = None
+    importance: dict[str, float] | None = None  # feature -> share of the model's importance
     message: str = ""
 
     @property
@@ -47,54 +60,72 @@ class DriftResult:
         return [name for name, column in self.features.items() if column.drifted]
 
     @property
+    def drift_alarm(self) -> bool:
+        return bool(self.dataset_drift) or bool(self.prediction and self.prediction.drifted)
+
+    @property
+    def quality_alarm(self) -> bool:
+        return bool(self.quality and self.quality.degraded)
+
+    @property
     def verdict(self) -> str:
         if self.dataset_drift is None:  # no comparison was run
             return VERDICT_NOT_ENOUGH
-        return VERDICT_DRIFT if self.alarm else VERDICT_OK
+        if self.drift_alarm and self.quality_alarm:
+            return VERDICT_DRIFT_AND_QUALITY
+        if self.drift_alarm:
+            return VERDICT_DRIFT
+        return VERDICT_QUALITY if self.quality_alarm else VERDICT_OK
 
     @property
     def alarm(self) -> bool:
-        degraded = bool(self.quality and self.quality.degraded)
-        prediction = bool(self.prediction and self.prediction.drifted)
-        return bool(self.dataset_drift) or prediction or degraded
+        return self.verdict in ALARM_VERDICTS
+
+    def reasons(self) -> list[Reason]:
+        """Each check with its outcome: what the report and the terminal show under the verdict."""
+        if self.dataset_drift is None:
+            return [Reason(DATA_DRIFT, None, self.message)]
+        judgement = self.data_drift
+        drifted = len(self.drifted_features)
+        data_detail = (
+            "; ".join(judgement.reasons)
+            if judgement and judgement.reasons
+            else (f"{drifted} of {len(self.features)} features drifted, none that the policy alarms on")
+        )
+        found = [Reason(DATA_DRIFT, bool(self.dataset_drift), data_detail)]
+        if self.prediction is not None:
+            column = self.prediction
+            found.append(
+                Reason(
+                    PREDICTION_DRIFT,
+                    column.drifted,
+                    f"{column.method} {column.score:.4g} (threshold {column.threshold:.3g})",
+                )
+            )
+        found.append(self._quality_reason())
+        found.append(Reason(ESTIMATED_QUALITY, None, "not estimated (no label-free estimator yet)"))
+        return found
+
+    def _quality_reason(self) -> Reason:
+        scored = self.quality
+        if scored is None or scored.current is None:
+            labelled = scored.labelled if scored else 0
+            return Reason(QUALITY, None, f"not judged: {labelled} labelled rows in the window")
+        return Reason(
+            QUALITY,
+            bool(scored.degraded),
+            f"{scored.metric} {scored.current:.4f} on {scored.labelled} labels"
+            f" against {scored.reference:.4f} on the reference",
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        derived = {"verdict": self.verdict, "drifted_features": self.drifted_features, "alarm": self.alarm}
+        derived = {
+            "verdict": self.verdict,
+            "drifted_features": self.drifted_features,
+            "alarm": self.alarm,
+            "reasons": [asdict(reason) for reason in self.reasons()],
+        }
         return {**asdict(self), **derived}
-
-
-def _definition(schema: FeatureSchema, classifier: bool) -> DataDefinition:
-    numeric, categorical = list(schema.numeric), list(schema.categorical)
-    (categorical if classifier else numeric).append(PREDICTION_COLUMN)
-    return DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
-
-
-def _preset(settings: MonitoringSettings) -> DataDriftPreset:
-    return DataDriftPreset(
-        drift_share=settings.drift_share,
-        num_method=settings.num_method,
-        num_threshold=settings.num_threshold,
-        cat_method=settings.cat_method,
-        cat_threshold=settings.cat_threshold,
-    )
-
-
-def _column_drifts(snapshot_dict: dict[str, Any]) -> dict[str, ColumnDrift]:
-    """Per-column score, method and threshold from the metrics; the verdict from Evidently's tests."""
-    scores = {}
-    for metric in snapshot_dict["metrics"]:
-        config = metric["config"]
-        if config.get("type", "").endswith("ValueDrift"):
-            scores[config["column"]] = (float(metric["value"]), config["method"], float(config["threshold"]))
-    failed = {
-        test["name"].removeprefix(DRIFT_TEST_PREFIX): test["status"] == "FAIL"
-        for test in snapshot_dict["tests"]
-        if test["name"].startswith(DRIFT_TEST_PREFIX)
-    }
-    return {
-        column: ColumnDrift(score, method, threshold, failed.get(column, False))
-        for column, (score, method, threshold) in scores.items()
-    }
 
 
 def compare(
@@ -103,8 +134,12 @@ def compare(
     schema: FeatureSchema,
     classifier: bool,
     settings: MonitoringSettings,
+    importance: dict[str, float] | None = None,
 ) -> tuple[DriftResult, Any]:
-    """Returns the result and Evidently's snapshot (None when there was not enough data)."""
+    """Returns the result and Evidently's snapshot (None when there was not enough data).
+
+    `importance`: the model's mean permutation importance per feature (None: not recorded).
+    """
     if len(current) < settings.min_samples:
         return DriftResult(
             current_rows=len(current),
@@ -113,34 +148,25 @@ def compare(
         ), None
     # Dates and times are not compared: their values move forward by nature (every new date is
     # "unseen"); their numeric parts would fire on any window of another month.
-    columns = [*schema.numeric, *schema.categorical, PREDICTION_COLUMN]
-    definition = _definition(schema, classifier)
-    prepared = [frame[columns].copy() for frame in (current, reference)]
-    for frame in prepared:
-        if classifier:
-            frame[PREDICTION_COLUMN] = frame[PREDICTION_COLUMN].astype(str)
-        for name in schema.numeric:
-            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
-        for name in schema.categorical:
-            frame[name] = frame[name].astype(object).where(frame[name].notna(), np.nan)
-    report = Report([_preset(settings)], include_tests=True)
-    snapshot = report.run(
-        Dataset.from_pandas(prepared[0], data_definition=definition),
-        Dataset.from_pandas(prepared[1], data_definition=definition),
-    )
-    drifts = _column_drifts(snapshot.dict())
+    metrics = build_metrics(schema, classifier, settings)
+    snapshot = run_report(reference, current, schema, classifier, metrics)
+    drifts = read_column_drifts(snapshot, metrics)
     prediction = drifts.pop(PREDICTION_COLUMN, None)
-    share = sum(column.drifted for column in drifts.values()) / max(len(drifts), 1)
+    judgement = judge_data_drift(
+        {name: column.drifted for name, column in drifts.items()}, importance, settings
+    )
     scored = judge_quality(
         quality(reference, current, classifier, settings.min_labels), settings.quality_drop
     )
     result = DriftResult(
         current_rows=len(current),
         reference_rows=len(reference),
-        drift_share=share,
-        dataset_drift=share >= settings.drift_share,
+        drift_share=judgement.drift_share,
+        dataset_drift=judgement.drifted,
         features=drifts,
         prediction=prediction,
         quality=scored,
+        data_drift=judgement,
+        importance=importance_weights(importance) if importance else None,
     )
     return result, snapshot

@@ -15,7 +15,11 @@ from typing import Any
 from tqdm import tqdm
 
 from tabserve.model_store import get_model
-from tabserve.monitoring.drift import VERDICT_DRIFT, VERDICT_NOT_ENOUGH, DriftResult, compare
+from tabserve.monitoring.alarm import policy_summary
+from tabserve.monitoring.drift import DriftResult, compare
+from tabserve.monitoring.report_verdict import verdict_section, with_verdict
+from tabserve.monitoring.retention import prune_reports, report_stamp
+from tabserve.monitoring.table import ordered_features
 from tabserve.predictions.store import (
     create_schema,
     load_window,
@@ -28,6 +32,7 @@ from tabserve.settings import MonitoringSettings
 logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_ALARM, EXIT_ERROR = 0, 1, 2
+IMPORTANCE_KEY = "feature_importance"  # in the model's metadata (training/importance.py)
 
 
 @dataclass(frozen=True)
@@ -50,12 +55,23 @@ class RunOutput:
     summary_path: Path
 
 
-def _project_id(workspace: Any, name: str) -> Any:
-    found = workspace.search_project(name)
-    return found[0].id if found else workspace.create_project(name).id
+def exit_code(result: DriftResult) -> int:
+    return EXIT_ALARM if result.alarm else EXIT_OK
 
 
-def run_job(tag: str, window: Window, settings: MonitoringSettings, progress: bool = True) -> RunOutput:
+def _write_html(snapshot: Any, summary: dict[str, Any], code: int, path: Path) -> None:
+    page = with_verdict(snapshot.get_html_str(as_iframe=False), verdict_section(summary, code))
+    path.write_text(page, encoding="utf-8")
+
+
+def run_job(
+    tag: str,
+    window: Window,
+    settings: MonitoringSettings,
+    progress: bool = True,
+    variant: str | None = None,
+) -> RunOutput:
+    """Monitor one model; `variant` names the deployment's variant serving it (None: named by --model)."""
     steps = tqdm(total=5, desc="monitor", disable=not progress, leave=False)
     stored = get_model(tag)
     classifier = stored.metadata["task"] == "classification"
@@ -73,70 +89,42 @@ def run_job(tag: str, window: Window, settings: MonitoringSettings, progress: bo
     )
     steps.update()
     steps.set_postfix_str("comparing with reference")
-    result, snapshot = compare(stored.load_reference(), current, stored.schema, classifier, settings)
+    importance = stored.metadata.get(IMPORTANCE_KEY, {}).get("mean")
+    result, snapshot = compare(
+        stored.load_reference(), current, stored.schema, classifier, settings, importance
+    )
     steps.update()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    base = Path(settings.reports_dir) / f"{stamp}_{stored.tag.replace(':', '_')}"
-    base.parent.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    folder = Path(settings.reports_dir)
+    base = "_".join([report_stamp(now), stored.tag.replace(":", "_"), *([variant] if variant else [])])
+    folder.mkdir(parents=True, exist_ok=True)
     summary = {
         "model": stored.tag,
-        "time": datetime.now(UTC).isoformat(),
+        "variant": variant,
+        "time": now.isoformat(),
         "window": window.describe(),
         "window_rows": window_rows,
         "sampled_rows": len(current),
         "sample_size": settings.sample_size,
+        "policy": policy_summary(settings, result.data_drift),
         **result.to_dict(),
+        "exit_code": exit_code(result),
     }
     html = None
     if snapshot is not None:
         steps.set_postfix_str("writing report")
-        html = base.with_suffix(".html")
-        snapshot.save_html(str(html))
-        from evidently.ui.workspace import Workspace
+        html = folder / f"{base}.html"
+        _write_html(snapshot, summary, exit_code(result), html)
+        from tabserve.monitoring.workspace import add_run
 
-        workspace = Workspace(settings.workspace)
-        workspace.add_run(_project_id(workspace, stored.tag.split(":")[0]), snapshot, name=stored.tag)
+        add_run(settings.workspace, snapshot, summary, ordered_features(result))
     steps.update()
-    summary_path = base.with_suffix(".json")
+    summary_path = folder / f"{base}.json"
     summary_path.write_text(json.dumps(summary, indent=2, default=str))
+    prune_reports(folder, now, settings.keep_reports, settings.keep_report_days)
     steps.update()
     save_run(engine, stored.tag, json.loads(json.dumps(summary, default=str)))
     steps.update()
     steps.close()
     engine.dispose()
     return RunOutput(result, summary, html, summary_path)
-
-
-def exit_code(result: DriftResult) -> int:
-    return EXIT_ALARM if result.verdict == VERDICT_DRIFT else EXIT_OK
-
-
-def format_table(output: RunOutput) -> str:
-    result, summary = output.result, output.summary
-    lines = [
-        f"model {summary['model']}  window {summary['window']}  rows {summary['window_rows']}"
-        f" (sampled {summary['sampled_rows']})  reference {result.reference_rows}",
-    ]
-    if result.verdict == VERDICT_NOT_ENOUGH:
-        return "\n".join([*lines, f"NOT ENOUGH DATA: {result.message}  summary: {output.summary_path}"])
-    lines.append(f"{'feature':<28} {'method':<26} {'score':>10} {'threshold':>9}  drift")
-    columns = dict(result.features)
-    if result.prediction is not None:
-        columns["(prediction)"] = result.prediction
-    for name, column in columns.items():
-        flag = "DRIFT" if column.drifted else "-"
-        lines.append(
-            f"{name[:28]:<28} {column.method[:26]:<26} {column.score:>10.4g} {column.threshold:>9.3g}  {flag}"
-        )
-    drifted = len(result.drifted_features)
-    lines.append(f"drifted features: {drifted}/{len(result.features)} (share {result.drift_share:.2f})")
-    quality = result.quality
-    if quality is not None:
-        current = "n/a" if quality.current is None else f"{quality.current:.4f}"
-        verdict = {None: "not enough labels", True: "DEGRADED", False: "ok"}[quality.degraded]
-        lines.append(
-            f"quality {quality.metric}: reference {quality.reference:.4f}, current {current}"
-            f" on {quality.labelled} labels -> {verdict}"
-        )
-    lines.append(f"verdict: {result.verdict.upper()}  report: {output.html}  summary: {output.summary_path}")
-    return "\n".join(lines)

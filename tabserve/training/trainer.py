@@ -27,6 +27,7 @@ from tabserve.training.evaluation import (
     regression_baseline,
     regression_metrics,
 )
+from tabserve.training.importance import measure_importance
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +189,23 @@ def train(settings: Settings, force: bool = False) -> TrainingResult:
         metrics = regression_metrics(y_test, predicted)
         baseline = regression_baseline(y_train, y_test)
 
+    importance = measure_importance(
+        pipeline,
+        x_test,
+        y_test,
+        classes is not None,
+        training.importance_rows,
+        training.importance_repeats,
+        training.random_state,
+    )
+    logger.info(
+        "permutation importance: %d features x %d repeats on %d held-out rows in %.1f s",
+        len(importance["mean"]),
+        importance["repeats"],
+        importance["rows"],
+        importance["seconds"],
+    )
+
     reference = pd.concat([x_test.reset_index(drop=True), scored.reset_index(drop=True)], axis=1).assign(
         **{TARGET_COLUMN: y_test.to_numpy()}
     )
@@ -203,6 +221,7 @@ def train(settings: Settings, force: bool = False) -> TrainingResult:
         "missing_markers": list(data.missing_markers),
         "training_data": {**fingerprint(cleaned), "source": data.source},
         "estimator": spec.estimator,
+        "feature_importance": importance,
         "libraries": library_versions(),
     }
     if classes is not None:  # BentoML metadata cannot hold None

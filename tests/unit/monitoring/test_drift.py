@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabserve.monitoring.drift import VERDICT_DRIFT, VERDICT_NOT_ENOUGH, VERDICT_OK, compare
+from tabserve.monitoring.drift import VERDICT_DRIFT, VERDICT_NOT_ENOUGH, VERDICT_OK, VERDICT_QUALITY, compare
 from tabserve.schema import infer_schema
 from tabserve.settings import MonitoringSettings
 
@@ -62,7 +62,7 @@ def test_labels_that_disagree_report_a_quality_drop(reference: pd.DataFrame) -> 
     result, _ = compare(reference, current(live, wrong), SCHEMA, True, SETTINGS)
     assert result.quality is not None and result.quality.reference == 1.0
     assert result.quality.current == 0.0 and result.quality.degraded is True
-    assert result.verdict == VERDICT_DRIFT
+    assert result.verdict == VERDICT_QUALITY and result.alarm  # the cause, not "drift"
 
 
 def test_few_labels_give_no_quality_verdict(reference: pd.DataFrame) -> None:
