@@ -14,6 +14,7 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
+from tabserve.monitoring.estimated_quality import EstimatedQuality
 from tabserve.monitoring.quality import Quality, judge_quality, quality
 from tabserve.predictor import PREDICTION_COLUMN
 from tabserve.schema import FeatureSchema
@@ -41,6 +42,7 @@ class DriftResult:
     prediction: ColumnDrift | None = None
     quality: Quality | None = None
     message: str = ""
+    estimated_quality: EstimatedQuality | None = None  # classifiers: set by the job (no labels needed)
 
     @property
     def drifted_features(self) -> list[str]:
@@ -56,7 +58,8 @@ class DriftResult:
     def alarm(self) -> bool:
         degraded = bool(self.quality and self.quality.degraded)
         prediction = bool(self.prediction and self.prediction.drifted)
-        return bool(self.dataset_drift) or prediction or degraded
+        estimated = bool(self.estimated_quality and self.estimated_quality.degraded)
+        return bool(self.dataset_drift) or prediction or degraded or estimated
 
     def to_dict(self) -> dict[str, Any]:
         derived = {"verdict": self.verdict, "drifted_features": self.drifted_features, "alarm": self.alarm}

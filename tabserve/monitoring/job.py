@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from tabserve.model_store import get_model
 from tabserve.monitoring.drift import VERDICT_DRIFT, VERDICT_NOT_ENOUGH, DriftResult, compare
+from tabserve.monitoring.estimated_quality import estimate_for_window
 from tabserve.predictions.store import (
     create_schema,
     load_window,
@@ -74,6 +75,9 @@ def run_job(tag: str, window: Window, settings: MonitoringSettings, progress: bo
     steps.update()
     steps.set_postfix_str("comparing with reference")
     result, snapshot = compare(stored.load_reference(), current, stored.schema, classifier, settings)
+    if result.dataset_drift is not None:  # enough rows for a verdict: estimate quality without labels
+        estimated = estimate_for_window(stored, current, settings.estimated_metric, settings.quality_drop)
+        result = replace(result, estimated_quality=estimated)
     steps.update()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     base = Path(settings.reports_dir) / f"{stamp}_{stored.tag.replace(':', '_')}"
@@ -137,6 +141,13 @@ def format_table(output: RunOutput) -> str:
         lines.append(
             f"quality {quality.metric}: reference {quality.reference:.4f}, current {current}"
             f" on {quality.labelled} labels -> {verdict}"
+        )
+    estimated = result.estimated_quality
+    if estimated is not None:
+        verdict = "DEGRADED" if estimated.degraded else "ok"
+        lines.append(
+            f"estimated quality {estimated.metric} (no labels): training {estimated.reference:.4f}, "
+            f"estimated {estimated.estimated:.4f} on {estimated.rows} rows -> {verdict}"
         )
     lines.append(f"verdict: {result.verdict.upper()}  report: {output.html}  summary: {output.summary_path}")
     return "\n".join(lines)
