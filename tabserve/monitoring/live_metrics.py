@@ -115,7 +115,7 @@ class LiveDriftRefresher:
         self._thread.start()
         return self
 
-    def _baseline(self, variant: str) -> Baseline:
+    def baseline(self, variant: str) -> Baseline:
         if variant not in self._baselines:
             stored = self.models[variant]
             classifier = stored.classes is not None
@@ -141,7 +141,7 @@ class LiveDriftRefresher:
         self.gauges.rows.labels(*labels).set(len(window))
         if len(window) < self.settings.min_rows:
             return
-        features, prediction, estimated = variant_metrics(stored, self._baseline(variant), window)
+        features, prediction, estimated = variant_metrics(stored, self.baseline(variant), window)
         for feature, value in features.items():
             self.gauges.feature_psi.labels(*labels, feature).set(value)
         if prediction is not None:

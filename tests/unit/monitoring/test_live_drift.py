@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from tabserve.errors import ConfigurationError
 from tabserve.monitoring.live_drift import (
     NUMERIC_BINS,
     TOP_CATEGORIES,
@@ -17,6 +20,7 @@ from tabserve.monitoring.live_drift import (
     psi,
 )
 from tabserve.schema import infer_schema
+from tabserve.settings import DEFAULT_CONFIG_PATH, LiveDriftSettings, load_settings
 
 LARGE, STABLE = 0.25, 0.1  # the usual reading of PSI
 
@@ -97,3 +101,13 @@ def test_a_regressor_prediction_is_binned_as_a_number() -> None:
     assert baseline.prediction is not None and baseline.prediction.kind == "numeric"
     moved = live_drift(baseline, draw(1_000, 2).assign(prediction=lambda f: f["b"] * 2 + 10))
     assert moved.prediction is not None and moved.prediction > LARGE
+
+
+def test_the_committed_configuration_documents_the_defaults(tmp_path: Path) -> None:
+    monitoring = load_settings(DEFAULT_CONFIG_PATH, environ={}).monitoring
+    assert monitoring.live_drift == LiveDriftSettings() and monitoring.estimated_metric == "accuracy"
+    config = tmp_path / "c.yaml"
+    config.write_text("monitoring:\n  estimated_metric: precision\n  live_drift: {interval_s: 0}\n")
+    with pytest.raises(ConfigurationError, match=r"monitoring\.estimated_metric") as raised:
+        load_settings(config, environ={})
+    assert "monitoring.live_drift.interval_s" in str(raised.value)
