@@ -16,6 +16,7 @@ from tabserve.deployment.admin_api import ADMIN_TOKEN_ENV, AdminApi
 from tabserve.deployment.deployment import Deployment
 from tabserve.errors import DataError
 from tabserve.model_store import get_model
+from tabserve.monitoring.live_metrics import start_live_drift
 from tabserve.predictions.logger import open_prediction_logger
 from tabserve.predictions.store import make_engine
 from tabserve.serving.feedback import (
@@ -92,12 +93,15 @@ class TabularModel:
         self.deployment = Deployment(SETTINGS, MODELS, self.engine, self.prediction_logger, metrics)
         ADMIN.deployment = self.deployment
         self.refresher = DriftMetricsRefresher(self.engine, metrics, SETTINGS.monitoring.metrics_refresh_s)
+        self.live_drift = start_live_drift(self.engine, MODELS, SETTINGS.monitoring)  # PSI, estimated quality
         self.progress = ProgressStore(Path(SETTINGS.serving.task_dir))
         tune_gc(SETTINGS.serving.gc_threshold)
 
     @bentoml.on_shutdown
     def close(self) -> None:
         self.refresher.close()
+        if self.live_drift is not None:
+            self.live_drift.close()
         self.deployment.close()
         if self.prediction_logger is not None:
             self.prediction_logger.close()  # drains the queue: a graceful shutdown loses nothing

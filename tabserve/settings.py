@@ -108,6 +108,15 @@ class ServingSettings(_Frozen):
     )
 
 
+class LiveDriftSettings(_Frozen):
+    """Per-feature PSI and estimated quality over the last rows of the log, on the service's /metrics."""
+
+    enabled: bool = True
+    interval_s: float = Field(default=300.0, gt=0, description="Seconds between two refreshes.")
+    window_rows: int = Field(default=10_000, ge=1, description="The last N logged rows per variant.")
+    min_rows: int = Field(default=200, ge=1, description="Fewer rows in the window: gauges not updated.")
+
+
 class MonitoringSettings(_Frozen):
     log_predictions: bool = True
     database_url: str | None = Field(
@@ -145,6 +154,11 @@ class MonitoringSettings(_Frozen):
     keep_report_days: float = Field(default=30, gt=0, description="Drift reports older than this go.")
     workspace: str = "reports/workspace"
     metrics_refresh_s: float = Field(default=15.0, gt=0)
+    # Quality without labels (tabserve/monitoring/estimated_quality.py) and live drift metrics.
+    estimated_metric: Literal["accuracy", "f1", "roc_auc"] = Field(
+        default="accuracy", description="The estimated metric judged against quality_drop."
+    )
+    live_drift: LiveDriftSettings = LiveDriftSettings()
 
     @property
     def url(self) -> str:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from tabserve.monitoring.alarm import DataDriftJudgement, importance_weights, judge_data_drift
 from tabserve.monitoring.drift_metrics import ColumnDrift, build_metrics, read_column_drifts, run_report
+from tabserve.monitoring.estimated_quality import EstimatedQuality
 from tabserve.monitoring.quality import Quality, judge_quality, quality
 from tabserve.predictor import PREDICTION_COLUMN
 from tabserve.schema import FeatureSchema
@@ -54,6 +55,7 @@ class DriftResult:
     data_drift: DataDriftJudgement | None = None
     importance: dict[str, float] | None = None  # feature -> share of the model's importance
     message: str = ""
+    estimated_quality: EstimatedQuality | None = None  # classifiers: set by the job (no labels needed)
 
     @property
     def drifted_features(self) -> list[str]:
@@ -65,7 +67,8 @@ class DriftResult:
 
     @property
     def quality_alarm(self) -> bool:
-        return bool(self.quality and self.quality.degraded)
+        estimated = bool(self.estimated_quality and self.estimated_quality.degraded)
+        return bool(self.quality and self.quality.degraded) or estimated
 
     @property
     def verdict(self) -> str:
@@ -103,8 +106,19 @@ class DriftResult:
                 )
             )
         found.append(self._quality_reason())
-        found.append(Reason(ESTIMATED_QUALITY, None, "not estimated (no label-free estimator yet)"))
+        found.append(self._estimated_quality_reason())
         return found
+
+    def _estimated_quality_reason(self) -> Reason:
+        estimate = self.estimated_quality
+        if estimate is None:
+            return Reason(ESTIMATED_QUALITY, None, "not estimated (a regressor, or no calibration stored)")
+        return Reason(
+            ESTIMATED_QUALITY,
+            estimate.degraded,
+            f"{estimate.metric} estimated {estimate.estimated:.4f} without labels on {estimate.rows} rows"
+            f" against {estimate.reference:.4f} at training (valid under covariate shift only)",
+        )
 
     def _quality_reason(self) -> Reason:
         scored = self.quality

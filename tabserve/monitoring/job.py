@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from tqdm import tqdm
 from tabserve.model_store import get_model
 from tabserve.monitoring.alarm import policy_summary
 from tabserve.monitoring.drift import DriftResult, compare
+from tabserve.monitoring.estimated_quality import estimate_for_window
 from tabserve.monitoring.report_verdict import verdict_section, with_verdict
 from tabserve.monitoring.retention import prune_reports, report_stamp
 from tabserve.monitoring.table import ordered_features
@@ -93,6 +94,9 @@ def run_job(
     result, snapshot = compare(
         stored.load_reference(), current, stored.schema, classifier, settings, importance
     )
+    if result.dataset_drift is not None:  # enough rows for a verdict: estimate quality without labels
+        estimated = estimate_for_window(stored, current, settings.estimated_metric, settings.quality_drop)
+        result = replace(result, estimated_quality=estimated)
     steps.update()
     now = datetime.now(UTC)
     folder = Path(settings.reports_dir)

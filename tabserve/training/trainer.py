@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 from tabserve.datasets import clean_frame, load_dataset, split_features
 from tabserve.errors import DataError, ModelNotFoundError
 from tabserve.model_store import StoredModel, get_model, save_model
+from tabserve.monitoring.estimated_quality import CALIBRATION_KEY, fit_calibration
 from tabserve.pipeline import build_pipeline, make_estimator
 from tabserve.predictor import PREDICTION_COLUMN, TARGET_COLUMN, Predictor, native
 from tabserve.schema import FeatureSchema, coerce_frame, infer_roles
@@ -227,6 +228,8 @@ def train(settings: Settings, force: bool = False) -> TrainingResult:
     if classes is not None:  # BentoML metadata cannot hold None
         metadata["classes"] = classes
         metadata["per_class"] = per_class
+        # Quality without labels on live windows (monitoring/estimated_quality.py).
+        metadata[CALIBRATION_KEY] = fit_calibration(proba, y_test.to_numpy(), classes)
         if len(classes) == 2:
             metadata["positive_class"] = classes[-1]
     tag = save_model(settings.model.name, pipeline, metadata, reference, {"stage": settings.model.stage})
