@@ -37,8 +37,10 @@ def add_parser(commands_of_tabserve: Any, common: argparse.ArgumentParser) -> No
     parser.add_argument("--url", help="service URL (default: $TABSERVE_URL or http://127.0.0.1:3000)")
     parser.add_argument("--actor", help="who makes the change (default: user@host)")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("status", help="the policy, the traffic shares and the rollout's progress")
-    events = commands.add_parser("events", help="the audit trail, newest first")
+    commands.add_parser(
+        "status", parents=[common], help="the policy, the traffic shares and the rollout's progress"
+    )
+    events = commands.add_parser("events", parents=[common], help="the audit trail, newest first")
     events.add_argument("--limit", type=int, default=20)
     for name, help_text in {
         "switch": "blue-green: all traffic to the other variant (or --to NAME), at once",
@@ -49,7 +51,7 @@ def add_parser(commands_of_tabserve: Any, common: argparse.ArgumentParser) -> No
         "rollback": "all traffic back to the champion (or to the variant before the last promotion)",
         "reset": "back to the policy in configuration.yaml",
     }.items():
-        command = commands.add_parser(name, help=help_text)
+        command = commands.add_parser(name, parents=[common], help=help_text)
         command.add_argument("--reason", required=True, help="why (kept in the audit trail)")
         if name == "switch":
             command.add_argument("--to", help="variant to switch to")
@@ -57,7 +59,9 @@ def add_parser(commands_of_tabserve: Any, common: argparse.ArgumentParser) -> No
             command.add_argument("weights", nargs="+", type=weight_pair, metavar="NAME=WEIGHT")
         if name == "canary":
             command.add_argument("percent", type=float)
-    report = commands.add_parser("report", help="A/B comparison: CLI table, HTML and JSON in reports_dir")
+    report = commands.add_parser(
+        "report", parents=[common], help="A/B comparison: CLI table, HTML and JSON in reports_dir"
+    )
     report.add_argument("--a", help="variant A (default: the champion)")
     report.add_argument("--b", help="variant B (default: the candidate)")
     report.add_argument(
@@ -89,10 +93,12 @@ def report(args: argparse.Namespace) -> int:
     from tabserve.deployment.ab_report import compare_variants, format_table, write_report
     from tabserve.deployment.store import read_state
     from tabserve.model_store import get_model
+    from tabserve.predictions.migration import ensure_schema
     from tabserve.predictions.store import make_engine
 
     settings = load_settings(args.config)
     engine = make_engine(settings.monitoring.url)
+    ensure_schema(engine)
     stored = read_state(engine)
     policy = stored[1]["policy"] if stored else settings.policy.model_dump()
     names = (args.a or policy["champion"], args.b or policy["candidate"])

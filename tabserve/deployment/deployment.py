@@ -31,7 +31,7 @@ from tabserve.deployment.store import Change, insert_stats, prune_stats, read_st
 from tabserve.deployment.variant_stats import StatsCollector
 from tabserve.model_store import StoredModel
 from tabserve.predictions.logger import PredictionLogger
-from tabserve.predictions.store import create_schema
+from tabserve.predictions.migration import SchemaError, ensure_schema
 from tabserve.serving.metrics import ServiceMetrics
 from tabserve.serving.runtime import Scorer
 from tabserve.settings import Settings
@@ -241,7 +241,7 @@ class Deployment:
         raise PolicyError("the deployment state kept changing; retry", status=409)
 
     def _load(self) -> None:
-        create_schema(self.engine)
+        ensure_schema(self.engine)
         self._set(*self._load_or_init())
 
     def sync(self) -> None:
@@ -327,7 +327,7 @@ class Deployment:
                     next_prune = now + PRUNE_EVERY_S
                     retention = timedelta(days=self.settings.stats_retention_days)
                     prune_stats(self.engine, datetime.now(UTC) - retention)
-            except (SQLAlchemyError, PolicyError) as error:
+            except (SQLAlchemyError, PolicyError, SchemaError) as error:
                 if time.monotonic() - last_warning >= FAILURE_LOG_EVERY_S:  # an outage is not a log flood
                     last_warning = time.monotonic()
                     logger.warning("deployment state not synced (retrying): %s", error)

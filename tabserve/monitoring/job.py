@@ -16,13 +16,8 @@ from tqdm import tqdm
 
 from tabserve.model_store import get_model
 from tabserve.monitoring.drift import VERDICT_DRIFT, VERDICT_NOT_ENOUGH, DriftResult, compare
-from tabserve.predictions.store import (
-    create_schema,
-    load_window,
-    make_engine,
-    prepare_local_database,
-    save_run,
-)
+from tabserve.predictions.migration import ensure_schema
+from tabserve.predictions.store import load_window, make_engine, prepare_local_database, save_run
 from tabserve.settings import MonitoringSettings
 
 logger = logging.getLogger(__name__)
@@ -61,7 +56,7 @@ def run_job(tag: str, window: Window, settings: MonitoringSettings, progress: bo
     classifier = stored.metadata["task"] == "classification"
     prepare_local_database(settings)
     engine = make_engine(settings.url)
-    create_schema(engine)
+    ensure_schema(engine)
     steps.set_postfix_str("reading window")
     current, window_rows = load_window(
         engine,

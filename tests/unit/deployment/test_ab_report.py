@@ -21,7 +21,8 @@ from tabserve.deployment.ab_report import (
 )
 from tabserve.deployment.store import insert_stats, prune_stats
 from tabserve.deployment.variant_stats import StatsCollector
-from tabserve.predictions.store import create_schema, insert_predictions, make_engine, set_labels
+from tabserve.predictions.migration import upgrade as upgrade_schema
+from tabserve.predictions.store import insert_predictions, make_engine, set_labels
 
 SINCE = datetime.now(UTC) - timedelta(hours=1)
 
@@ -61,7 +62,7 @@ def log(engine: Engine, variant: str, rows: int, accuracy: float, seed: int, lab
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
     engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
-    create_schema(engine)
+    upgrade_schema(engine)
     return engine
 
 
