@@ -2,7 +2,7 @@
 
 Per variant: requests, errors, latency percentiles, the distribution of predictions and, with
 feedback labels, the quality metric with a 95% confidence interval (Wilson for accuracy,
-normal for MAE). The difference is tested (two-proportion z-test for accuracy, Welch's t-test
+Student's t for MAE). The difference is tested (two-proportion z-test for accuracy, Welch's t-test
 on absolute errors for MAE) and summed up as "B better", "A better", "no significant
 difference" or "not enough data".
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,10 +22,9 @@ from sqlalchemy import Engine
 
 from tabserve.deployment.store import NO_TRAFFIC, VariantSummary, summarize_stats
 from tabserve.deployment.variant_stats import percentile_ms
-from tabserve.monitoring.quality import outcome_scores, significance
+from tabserve.monitoring.quality import accuracy_interval, mean_interval, outcome_scores, significance
 from tabserve.predictions.store import variant_outcomes
 
-Z_95 = 1.959963984540054
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 B_BETTER, A_BETTER, NO_DIFFERENCE, NOT_ENOUGH = (
     "B better",
@@ -72,17 +70,12 @@ class Comparison:
         return asdict(self)
 
 
-def wilson(correct: int, total: int) -> Interval:
-    share = correct / total
-    centre = (share + Z_95**2 / (2 * total)) / (1 + Z_95**2 / total)
-    half = Z_95 * math.sqrt(share * (1 - share) / total + Z_95**2 / (4 * total**2)) / (1 + Z_95**2 / total)
-    return Interval(share, centre - half, centre + half)
+def accuracy_with_interval(scores: np.ndarray) -> Interval:
+    return Interval(float(scores.mean()), *accuracy_interval(int(scores.sum()), len(scores)))
 
 
-def mean_interval(values: np.ndarray) -> Interval:
-    mean = float(values.mean())
-    half = Z_95 * float(values.std(ddof=1)) / math.sqrt(len(values)) if len(values) > 1 else math.inf
-    return Interval(mean, mean - half, mean + half)
+def mae_with_interval(scores: np.ndarray) -> Interval:
+    return Interval(float(scores.mean()), *mean_interval(scores))
 
 
 def _distribution(predictions: pd.Series, classifier: bool) -> dict[str, float]:
@@ -112,7 +105,7 @@ def variant_report(
     """`scores`: `outcome_scores` of the outcomes (computed once, also used for the test)."""
     quality = None
     if len(scores) >= min_labels:
-        quality = wilson(int(scores.sum()), len(scores)) if classifier else mean_interval(scores)
+        quality = accuracy_with_interval(scores) if classifier else mae_with_interval(scores)
     return VariantReport(
         name=name,
         requests=summary.requests,

@@ -234,6 +234,13 @@ def test_a_failing_or_stalled_shadow_changes_and_delays_nothing(
         assert {body["variant"] for body in served} == {"champion"}
         errors = ("tabserve_variant_errors_total", (("model", failing.tag), ("variant", "failing")))
         wait_for(lambda: metric_samples(url).get(errors, 0) >= 1, 10, "the failing shadow's errors counted")
+        # One counter per fact: records scored per variant are tabserve_predictions_total.
+        samples = metric_samples(url)
+        scored = {
+            labels: value for (name, labels), value in samples.items() if name == "tabserve_predictions_total"
+        }
+        assert sum(v for labels, v in scored.items() if ("variant", "champion") in labels) == len(records)
+        assert not any(name.startswith("tabserve_variant_requests") for name, _ in samples)
 
         policy = {"strategy": "shadow", "champion": "champion", "candidate": "stalled"}
         assert admin(url, "policy", policy=policy, reason="shadow the stalled one").status_code == 200

@@ -16,7 +16,6 @@ from tabserve.deployment.ab_report import (
     NOT_ENOUGH,
     compare_variants,
     format_table,
-    wilson,
     write_report,
 )
 from tabserve.deployment.store import insert_stats, prune_stats
@@ -64,12 +63,6 @@ def engine(tmp_path: Path) -> Engine:
     engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
     upgrade_schema(engine)
     return engine
-
-
-def test_wilson_interval_contains_the_share() -> None:
-    interval = wilson(90, 100)
-    assert interval.low < 0.9 < interval.high and interval.high < 1
-    assert wilson(0, 10).low == pytest.approx(0, abs=1e-12)
 
 
 @pytest.mark.parametrize(
