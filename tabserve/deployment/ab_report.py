@@ -22,7 +22,13 @@ from sqlalchemy import Engine
 
 from tabserve.deployment.store import NO_TRAFFIC, VariantSummary, summarize_stats
 from tabserve.deployment.variant_stats import percentile_ms
-from tabserve.monitoring.quality import accuracy_interval, mean_interval, outcome_scores, significance
+from tabserve.monitoring.quality import (
+    accuracy_interval,
+    describe_p,
+    mean_interval,
+    outcome_scores,
+    significance,
+)
 from tabserve.predictions.store import variant_outcomes
 
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
@@ -158,6 +164,19 @@ def compare_variants(
     )
 
 
+def plain_verdict(comparison: Comparison) -> str:
+    """The verdict in words, with the numbers it rests on."""
+    a, b, metric = comparison.a, comparison.b, comparison.metric
+    if comparison.verdict == NOT_ENOUGH or a.quality is None or b.quality is None:
+        return f"not enough labels to compare {metric} (A {a.labelled}, B {b.labelled})"
+    p_value = describe_p(comparison.p_value if comparison.p_value is not None else 1.0)
+    values = f"{metric} {b.quality.value:.3f} vs {a.quality.value:.3f}"
+    if comparison.verdict == NO_DIFFERENCE:
+        return f"no evidence that B's {metric} differs from A's: {values} ({p_value})"
+    better = "better" if comparison.verdict == B_BETTER else "worse"
+    return f"B is {better} than A: {values} ({p_value})"
+
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -195,7 +214,7 @@ def format_table(comparison: Comparison) -> str:
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
     p_value = "-" if comparison.p_value is None else f"{comparison.p_value:.4g}"
     lines.append(f"{comparison.test or 'no test'}: p = {p_value} (alpha {comparison.alpha})")
-    lines.append(f"verdict: {comparison.verdict}")
+    lines.append(f"verdict: {plain_verdict(comparison)}")
     return "\n".join(lines)
 
 
@@ -210,7 +229,7 @@ def to_html(comparison: Comparison) -> str:
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>A/B report</title>"
         "<style>body{font-family:sans-serif}td,th{padding:4px 12px;border-bottom:1px solid #ddd}</style>"
-        f"</head><body><h1>A/B report: {html.escape(comparison.verdict)}</h1>"
+        f"</head><body><h1>A/B report: {html.escape(plain_verdict(comparison))}</h1>"
         f"<p>Window: {html.escape(window)}</p><table><tr>{head}</tr>{body}</table>"
         f"<p>{html.escape(comparison.test or 'no test')}: p = {p_value} (alpha {comparison.alpha})</p>"
         "</body></html>"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tabserve.deployment.background import Background, StatsFlusher, Task
 from tabserve.deployment.policy import DeploymentState
+from tabserve.deployment.rollout import StepProgress
 from tabserve.deployment.rollout_runner import judge_rollout
 from tabserve.deployment.routing import traffic_shares
 from tabserve.deployment.shared_state import Operation, SharedState
@@ -63,6 +65,7 @@ class Deployment:
             self.shared.load()
         except SQLAlchemyError as error:  # serve the configured policy; the sync task retries
             logger.warning("deployment state not loaded yet (database unreachable: %s)", error)
+        self.progress: StepProgress | None = None  # the running rollout's step, as last judged here
         self.flusher = StatsFlusher(engine, self.variants.stats)
         self.background = Background(
             self.settings.refresh_ms / 1000,
@@ -112,7 +115,21 @@ class Deployment:
             "traffic": traffic_shares(state.policy, self.names),
             "shadow_dropped": self.variants.shadow.dropped,
             "worker": os.getpid(),  # which worker answered: each one applies the stored state itself
+            "progress": self._progress_now(state),
         }
+
+    def _progress_now(self, state: DeploymentState) -> dict[str, Any] | None:
+        """The running step's progress: requests as last judged here, seconds as of now."""
+        progress, rollout = self.progress, state.rollout
+        if (
+            not state.rollout_running
+            or rollout is None
+            or progress is None
+            or progress.step != rollout.step + 1
+        ):
+            return None
+        seconds = (datetime.now(UTC) - rollout.step_started).total_seconds()
+        return {**asdict(progress), "seconds": round(seconds, 1)}
 
     def apply(self, operation: Operation, change: Change) -> tuple[int, DeploymentState]:
         return self.shared.apply(operation, change)
@@ -127,7 +144,9 @@ class Deployment:
 
     def tick(self, now: datetime | None = None) -> None:
         """Judge a running rollout once; advance, promote or roll back when the guards say so."""
-        judge_rollout(self.shared, self.settings.rollout, self.variants.classifier, self.metrics, now)
+        self.progress = judge_rollout(
+            self.shared, self.settings.rollout, self.variants.classifier, self.metrics, now
+        )
 
     def prune(self) -> None:
         prune_stats(self.engine, datetime.now(UTC) - timedelta(days=self.settings.stats_retention_days))

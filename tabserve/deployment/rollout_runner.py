@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tabserve.deployment.policy import DeploymentState, advance, is_last_step, rollback
-from tabserve.deployment.rollout import ADVANCE, ROLL_BACK, gather, judge
+from tabserve.deployment.rollout import ADVANCE, ROLL_BACK, StepProgress, gather, judge, step_progress
 from tabserve.deployment.shared_state import ROLLOUT_ACTOR, SharedState
 from tabserve.deployment.store import Change
 from tabserve.serving.metrics import ServiceMetrics
@@ -23,13 +23,14 @@ def judge_rollout(
     classifier: bool,
     metrics: ServiceMetrics,
     now: datetime | None = None,
-) -> None:
-    """Judge the running rollout once (nothing to do without one)."""
+) -> StepProgress | None:
+    """Judge the running rollout once; returns how far its step was (None: no rollout running)."""
     state = shared.state
     if not state.rollout_running or state.rollout is None:
-        return
+        return None
     now = now or datetime.now(UTC)
     evidence = gather(shared.engine, state, settings, classifier)
+    progress = step_progress(state, evidence, settings, now)
     decision, guards, reason = judge(state, evidence, settings, now)
     metrics.show_guards(guards)
     judged = (state.rollout.started, state.rollout.step)
@@ -53,3 +54,4 @@ def judge_rollout(
             lambda current: rollback(current, names, reason, guards) if still_at_step(current) else None,
             Change(ROLLOUT_ACTOR, ROLL_BACK, reason),
         )
+    return progress

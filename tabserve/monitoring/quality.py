@@ -85,6 +85,15 @@ def mean_interval(values: np.ndarray, alpha: float = ALPHA) -> tuple[float, floa
     return float(low), float(high)
 
 
+def describe_p(p_value: float) -> str:
+    """A p-value as a person reads it: two digits, and no "p = 1" or "p = 0" (never certain)."""
+    if p_value < 0.001:
+        return "p < 0.001"
+    if p_value > 0.99:
+        return "p > 0.99"
+    return f"p = {p_value:.2g}"
+
+
 def _no_spread(*samples: np.ndarray) -> bool:
     """Every value the same within each sample: the tests' variance is zero, they have no p."""
     return all(np.ptp(sample) == 0 for sample in samples)
