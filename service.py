@@ -18,6 +18,7 @@ from tabserve.errors import DataError
 from tabserve.model_store import get_model
 from tabserve.monitoring.live_metrics import start_live_drift
 from tabserve.predictions.logger import open_prediction_logger
+from tabserve.predictions.migration import stop_if_behind
 from tabserve.predictions.store import make_engine
 from tabserve.serving.feedback import (
     FEEDBACK_TOKEN_ENV,
@@ -35,6 +36,7 @@ from tabserve.serving.runtime import info_app, limit_worker_threads, tune_gc
 from tabserve.settings import load_settings
 
 SETTINGS = load_settings()
+stop_if_behind(SETTINGS.monitoring)  # before any worker: `tabserve db upgrade` first, if it must
 quiet_client_errors()  # a client's mistake is one WARNING line in the log, not a traceback
 # Every variant, looked up once; a missing one fails here, with how to train one.
 MODELS = {name: get_model(tag) for name, tag in SETTINGS.variants.items()}

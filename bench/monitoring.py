@@ -26,13 +26,14 @@ CHUNK = 20_000
 
 def fill_log(database: Path, rows: int) -> str:
     from tabserve.model_store import get_model
-    from tabserve.predictions.store import create_schema, insert_predictions, make_engine
+    from tabserve.predictions.migration import upgrade as upgrade_schema
+    from tabserve.predictions.store import insert_predictions, make_engine
 
     stored = get_model("breast_cancer:latest")
     predictor = stored.load_predictor()
     reference = stored.load_reference()[stored.schema.names]
     engine = make_engine(f"sqlite:///{database}")
-    create_schema(engine)
+    upgrade_schema(engine)
     rng = np.random.default_rng(0)
     now = datetime.now(UTC)
     for start in range(0, rows, CHUNK):

@@ -1,5 +1,5 @@
 # The monitoring image: the serving image plus the `monitoring` extra (evidently and what it
-# brings: plotly, statsmodels, faker, nltk), for the drift job (`python -m tabserve monitor`).
+# brings: plotly, faker, nltk), for the drift job (`python -m tabserve monitor`).
 # scripts/build-image.sh (`make image`) builds it on top of the serving tag it has just built,
 # with requirements/ as the build context. requirements/monitoring.txt pins the same versions as
 # requirements/serving.txt (both exported from uv.lock), so only the missing packages are added

@@ -7,6 +7,7 @@ Changes go through the service's admin API (--url, token from TABSERVE_ADMIN_TOK
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,10 @@ def add_parser(commands_of_tabserve: Any, common: argparse.ArgumentParser) -> No
     parser.add_argument("--url", help="service URL (default: $TABSERVE_URL or http://127.0.0.1:3000)")
     parser.add_argument("--actor", help="who makes the change (default: user@host)")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("status", help="the policy, the traffic shares and the rollout's progress")
-    events = commands.add_parser("events", help="the audit trail, newest first")
+    commands.add_parser(
+        "status", parents=[common], help="the policy, the traffic shares and the rollout's progress"
+    )
+    events = commands.add_parser("events", parents=[common], help="the audit trail, newest first")
     events.add_argument("--limit", type=int, default=20)
     for name, help_text in {
         "switch": "blue-green: all traffic to the other variant (or --to NAME), at once",
@@ -49,7 +52,7 @@ def add_parser(commands_of_tabserve: Any, common: argparse.ArgumentParser) -> No
         "rollback": "all traffic back to the champion (or to the variant before the last promotion)",
         "reset": "back to the policy in configuration.yaml",
     }.items():
-        command = commands.add_parser(name, help=help_text)
+        command = commands.add_parser(name, parents=[common], help=help_text)
         command.add_argument("--reason", required=True, help="why (kept in the audit trail)")
         if name == "switch":
             command.add_argument("--to", help="variant to switch to")
@@ -57,7 +60,9 @@ def add_parser(commands_of_tabserve: Any, common: argparse.ArgumentParser) -> No
             command.add_argument("weights", nargs="+", type=weight_pair, metavar="NAME=WEIGHT")
         if name == "canary":
             command.add_argument("percent", type=float)
-    report = commands.add_parser("report", help="A/B comparison: CLI table, HTML and JSON in reports_dir")
+    report = commands.add_parser(
+        "report", parents=[common], help="A/B comparison: CLI table, HTML and JSON in reports_dir"
+    )
     report.add_argument("--a", help="variant A (default: the champion)")
     report.add_argument("--b", help="variant B (default: the candidate)")
     report.add_argument(
@@ -67,21 +72,71 @@ def add_parser(commands_of_tabserve: Any, common: argparse.ArgumentParser) -> No
     report.add_argument("--alpha", type=float, default=0.05, help="significance level")
 
 
-def show_state(payload: dict[str, Any]) -> str:
-    state, policy = payload["state"], payload["state"]["policy"]
-    lines = [f"version {payload['version']}: strategy {policy['strategy']}"]
+ROLES = ("champion", "candidate", "active")
+GUARD_RESULTS = {True: "passed", False: "FIRED"}
+
+
+def columns(rows: Sequence[tuple[str, ...]], right: frozenset[int] = frozenset()) -> list[str]:
+    """Rows (the first one the header) in aligned columns; `right`: columns aligned right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(row)
+        ).rstrip()
+        for row in rows
+    ]
+
+
+def variant_rows(payload: dict[str, Any]) -> list[str]:
+    """One line per variant: its name, its model, its roles in the policy, its share of traffic."""
+    policy = payload["state"]["policy"]
+    rows = [("VARIANT", "MODEL", "ROLE", "TRAFFIC")]
     for name, tag in payload["variants"].items():
-        roles = [role for role in ("active", "champion", "candidate") if policy.get(role) == name]
-        share = payload["traffic"].get(name, 0.0)
-        lines.append(f"  {name:<16} {tag:<40} {share:>7.1%}  {' '.join(roles)}")
+        roles = [role for role in ROLES if policy.get(role) == name]
+        if payload["state"].get("previous") == name:
+            roles.append("rollback target")
+        rows.append((name, tag, ", ".join(roles) or "-", f"{payload['traffic'].get(name, 0.0):.1%}"))
+    return columns(rows, right=frozenset({3}))
+
+
+def step_line(rollout: dict[str, Any], progress: dict[str, Any] | None) -> str:
+    """Where the rollout is; while it runs, the step's requests and seconds against what it needs."""
+    percent = rollout["steps"][rollout["step"]]
+    step = f"step {rollout['step'] + 1}/{len(rollout['steps'])} ({percent:g}% of traffic)"
+    if rollout["state"] != "running":
+        return f"last rollout: {rollout['state'].replace('_', ' ')} at {step}: {rollout['reason']}"
+    if progress is None:
+        return f"rollout: running, {step}: not judged yet"
+    return (
+        f"rollout: running, {step}: {progress['requests']}/{progress['min_requests']} candidate requests, "
+        f"{progress['seconds']:.0f}/{progress['min_seconds']:g} s"
+    )
+
+
+def guard_rows(guards: dict[str, dict[str, Any]]) -> list[str]:
+    rows = [("GUARD", "RESULT", "DETAIL")]
+    for name, guard in guards.items():
+        result = "not measured" if guard["value"] is None else GUARD_RESULTS[bool(guard["ok"])]
+        rows.append((name, result, guard["detail"]))
+    return ["  " + line for line in columns(rows)]
+
+
+def event_rows(events: list[dict[str, Any]]) -> list[str]:
+    """The audit trail, newest first: when, which version it made, what, who, why."""
+    rows = [("TIME", "VERSION", "ACTION", "ACTOR", "REASON")]
+    rows += [(e["ts"], str(e["version"]), e["action"], e["actor"], e["reason"]) for e in events]
+    return columns(rows)
+
+
+def show_state(payload: dict[str, Any]) -> str:
+    """What `status` and every change print: the policy, each variant, and the rollout."""
+    state, policy = payload["state"], payload["state"]["policy"]
+    lines = [f"version {payload['version']}, strategy {policy['strategy']}", *variant_rows(payload)]
     rollout = state.get("rollout")
     if rollout:
-        step = f"step {rollout['step'] + 1}/{len(rollout['steps'])} ({rollout['steps'][rollout['step']]:g}%)"
-        lines.append(
-            f"rollout: {rollout['state']}, {step}{': ' + rollout['reason'] if rollout['reason'] else ''}"
-        )
-        for guard, result in rollout.get("guards", {}).items():
-            lines.append(f"  {guard:<17} {'ok' if result['ok'] else 'FIRED':<6} {result['detail']}")
+        lines.append(step_line(rollout, payload.get("progress")))
+        if rollout.get("guards"):
+            lines.extend(guard_rows(rollout["guards"]))
     return "\n".join(lines)
 
 
@@ -89,10 +144,12 @@ def report(args: argparse.Namespace) -> int:
     from tabserve.deployment.ab_report import compare_variants, format_table, write_report
     from tabserve.deployment.store import read_state
     from tabserve.model_store import get_model
+    from tabserve.predictions.migration import ensure_schema
     from tabserve.predictions.store import make_engine
 
     settings = load_settings(args.config)
     engine = make_engine(settings.monitoring.url)
+    ensure_schema(engine)
     stored = read_state(engine)
     policy = stored[1]["policy"] if stored else settings.policy.model_dump()
     names = (args.a or policy["champion"], args.b or policy["candidate"])
@@ -123,9 +180,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "status":
         print(show_state(client.state()))
     elif args.command == "events":
-        for event in client.events(args.limit):
-            when, version, action = event["ts"], event["version"], event["action"]
-            print(f"{when}  v{version:<4} {action:<10} {event['actor']:<24} {event['reason']}")
+        print("\n".join(event_rows(client.events(args.limit))))
     else:
         fields: dict[str, Any] = {}
         if args.command == "switch" and args.to:

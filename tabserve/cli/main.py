@@ -13,22 +13,27 @@ use_bento_model_store()  # before anything imports bentoml: the store's location
 # ruff: noqa: E402
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
-from tabserve.cli import deploy, monitor, score, serve, train
+from tabserve.cli import db, deploy, monitor, score, serve, train
 from tabserve.cli.errors import run_reporting_errors
+from tabserve.settings import CONFIG_PATH_ENV
 
 PROGRAM = "tabserve"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-COMMANDS = (train, serve, score, monitor, deploy)
+COMMANDS = (train, serve, score, monitor, deploy, db)
 EPILOG = """examples:
   tabserve train --data churn.csv --target churned    train and save model "churn"
   tabserve serve                                       train the default model if missing, serve it on :3000
   tabserve score input.csv scored.parquet              score a file with the served model
   tabserve monitor                                     drift and quality of what is served (exit 1: alarm)
   tabserve deploy status                               the deployment policy and each variant's traffic
+  tabserve db upgrade                                  migrate the prediction-log database to this version
 
 `tabserve COMMAND --help` describes each command."""
 
@@ -57,11 +62,28 @@ def configure_logging() -> None:
     logging.getLogger("tabserve").setLevel(logging.INFO)
 
 
+@contextlib.contextmanager
+def configuration_named(path: str | None) -> Iterator[None]:
+    """--config as $TABSERVE_CONFIG while the command runs: what code that loads the settings
+    itself reads, and what a message naming a command to run says (restored afterwards)."""
+    before = os.environ.get(CONFIG_PATH_ENV)
+    if path:
+        os.environ[CONFIG_PATH_ENV] = str(Path(path).resolve())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(CONFIG_PATH_ENV, None)
+        else:
+            os.environ[CONFIG_PATH_ENV] = before
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
     run: Callable[[argparse.Namespace], int] = args.run
-    return run_reporting_errors(lambda: run(args))
+    with configuration_named(args.config):
+        return run_reporting_errors(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Per variant: requests, errors, latency percentiles, the distribution of predictions and, with
 feedback labels, the quality metric with a 95% confidence interval (Wilson for accuracy,
-normal for MAE). The difference is tested (two-proportion z-test for accuracy, Welch's t-test
+Student's t for MAE). The difference is tested (two-proportion z-test for accuracy, Welch's t-test
 on absolute errors for MAE) and summed up as "B better", "A better", "no significant
 difference" or "not enough data".
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,10 +22,15 @@ from sqlalchemy import Engine
 
 from tabserve.deployment.store import NO_TRAFFIC, VariantSummary, summarize_stats
 from tabserve.deployment.variant_stats import percentile_ms
-from tabserve.monitoring.quality import outcome_scores, significance
+from tabserve.monitoring.quality import (
+    accuracy_interval,
+    describe_p,
+    mean_interval,
+    outcome_scores,
+    significance,
+)
 from tabserve.predictions.store import variant_outcomes
 
-Z_95 = 1.959963984540054
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 B_BETTER, A_BETTER, NO_DIFFERENCE, NOT_ENOUGH = (
     "B better",
@@ -72,17 +76,12 @@ class Comparison:
         return asdict(self)
 
 
-def wilson(correct: int, total: int) -> Interval:
-    share = correct / total
-    centre = (share + Z_95**2 / (2 * total)) / (1 + Z_95**2 / total)
-    half = Z_95 * math.sqrt(share * (1 - share) / total + Z_95**2 / (4 * total**2)) / (1 + Z_95**2 / total)
-    return Interval(share, centre - half, centre + half)
+def accuracy_with_interval(scores: np.ndarray) -> Interval:
+    return Interval(float(scores.mean()), *accuracy_interval(int(scores.sum()), len(scores)))
 
 
-def mean_interval(values: np.ndarray) -> Interval:
-    mean = float(values.mean())
-    half = Z_95 * float(values.std(ddof=1)) / math.sqrt(len(values)) if len(values) > 1 else math.inf
-    return Interval(mean, mean - half, mean + half)
+def mae_with_interval(scores: np.ndarray) -> Interval:
+    return Interval(float(scores.mean()), *mean_interval(scores))
 
 
 def _distribution(predictions: pd.Series, classifier: bool) -> dict[str, float]:
@@ -112,7 +111,7 @@ def variant_report(
     """`scores`: `outcome_scores` of the outcomes (computed once, also used for the test)."""
     quality = None
     if len(scores) >= min_labels:
-        quality = wilson(int(scores.sum()), len(scores)) if classifier else mean_interval(scores)
+        quality = accuracy_with_interval(scores) if classifier else mae_with_interval(scores)
     return VariantReport(
         name=name,
         requests=summary.requests,
@@ -165,6 +164,19 @@ def compare_variants(
     )
 
 
+def plain_verdict(comparison: Comparison) -> str:
+    """The verdict in words, with the numbers it rests on."""
+    a, b, metric = comparison.a, comparison.b, comparison.metric
+    if comparison.verdict == NOT_ENOUGH or a.quality is None or b.quality is None:
+        return f"not enough labels to compare {metric} (A {a.labelled}, B {b.labelled})"
+    p_value = describe_p(comparison.p_value if comparison.p_value is not None else 1.0)
+    values = f"{metric} {b.quality.value:.3f} vs {a.quality.value:.3f}"
+    if comparison.verdict == NO_DIFFERENCE:
+        return f"no evidence that B's {metric} differs from A's: {values} ({p_value})"
+    better = "better" if comparison.verdict == B_BETTER else "worse"
+    return f"B is {better} than A: {values} ({p_value})"
+
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -202,7 +214,7 @@ def format_table(comparison: Comparison) -> str:
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
     p_value = "-" if comparison.p_value is None else f"{comparison.p_value:.4g}"
     lines.append(f"{comparison.test or 'no test'}: p = {p_value} (alpha {comparison.alpha})")
-    lines.append(f"verdict: {comparison.verdict}")
+    lines.append(f"verdict: {plain_verdict(comparison)}")
     return "\n".join(lines)
 
 
@@ -217,7 +229,7 @@ def to_html(comparison: Comparison) -> str:
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>A/B report</title>"
         "<style>body{font-family:sans-serif}td,th{padding:4px 12px;border-bottom:1px solid #ddd}</style>"
-        f"</head><body><h1>A/B report: {html.escape(comparison.verdict)}</h1>"
+        f"</head><body><h1>A/B report: {html.escape(plain_verdict(comparison))}</h1>"
         f"<p>Window: {html.escape(window)}</p><table><tr>{head}</tr>{body}</table>"
         f"<p>{html.escape(comparison.test or 'no test')}: p = {p_value} (alpha {comparison.alpha})</p>"
         "</body></html>"

@@ -9,10 +9,9 @@ answered, so every worker and replica follows within `deployment.refresh_ms`.
 from __future__ import annotations
 
 import hmac
-import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,7 +21,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tabserve.deployment.deployment import Deployment
 from tabserve.deployment.policy import (
     DeploymentState,
     PolicyError,
@@ -34,8 +32,7 @@ from tabserve.deployment.policy import (
     start_rollout,
     switch,
 )
-from tabserve.deployment.routing import traffic_shares
-from tabserve.deployment.store import Change, read_events
+from tabserve.deployment.store import Change
 from tabserve.settings import Policy
 
 ADMIN_TOKEN_ENV = "TABSERVE_ADMIN_TOKEN"
@@ -65,7 +62,28 @@ class PolicyBody(_Body):
     policy: Policy
 
 
-Operation = Callable[[Deployment, Any], Callable[[DeploymentState], DeploymentState]]
+class DeploymentControl(Protocol):
+    """What the admin API needs of a deployment (tabserve.deployment.deployment.Deployment)."""
+
+    @property
+    def names(self) -> list[str]: ...  # the variants, in configured order
+
+    @property
+    def configured(self) -> DeploymentState: ...  # what `reset` goes back to
+
+    @property
+    def rollout_steps(self) -> list[float]: ...
+
+    def describe(self) -> dict[str, Any]: ...  # version, state, variants, traffic, shadow_dropped, worker
+
+    def apply(
+        self, operation: Callable[[DeploymentState], DeploymentState | None], change: Change
+    ) -> tuple[int, DeploymentState]: ...  # stored by compare and swap, with its audit event
+
+    def events(self, limit: int) -> list[dict[str, Any]]: ...  # the audit trail, newest first
+
+
+Operation = Callable[[DeploymentControl, Any], Callable[[DeploymentState], DeploymentState]]
 
 OPERATIONS: dict[str, tuple[type[_Body], Operation]] = {
     "switch": (SwitchBody, lambda d, body: lambda s: switch(s, d.names, body.to)),
@@ -74,7 +92,7 @@ OPERATIONS: dict[str, tuple[type[_Body], Operation]] = {
     "policy": (PolicyBody, lambda d, body: lambda s: replace_policy(s, d.names, body.policy)),
     "rollout": (
         _Body,
-        lambda d, body: lambda s: start_rollout(s, d.names, d.settings.rollout.steps, datetime.now(UTC)),
+        lambda d, body: lambda s: start_rollout(s, d.names, d.rollout_steps, datetime.now(UTC)),
     ),
     "promote": (_Body, lambda d, body: lambda s: promote(s, d.names, body.reason)),
     "rollback": (_Body, lambda d, body: lambda s: rollback(s, d.names, body.reason)),
@@ -86,24 +104,12 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
-def describe(deployment: Deployment) -> dict[str, Any]:
-    state = deployment.state
-    return {
-        "version": deployment.version,
-        "state": state.to_json(),
-        "variants": {name: scorer.tag for name, scorer in deployment.scorers.items()},
-        "traffic": traffic_shares(state.policy, deployment.names),
-        "shadow_dropped": deployment.shadow.dropped,
-        "worker": os.getpid(),  # which worker answered: each one applies the stored state itself
-    }
-
-
 class AdminApi:
     """Built at import (mounted on the service); the worker attaches its deployment when it starts."""
 
     def __init__(self, token: str | None) -> None:
         self.token = token or None
-        self.deployment: Deployment | None = None
+        self.deployment: DeploymentControl | None = None
 
     def _denied(self, request: Request) -> JSONResponse | None:
         header = request.headers.get("authorization", "")
@@ -120,7 +126,7 @@ class AdminApi:
             return _error(403, "wrong admin token")
         return None
 
-    def _guarded(self, handler: Callable[[Request, Deployment], Awaitable[JSONResponse]]) -> Any:
+    def _guarded(self, handler: Callable[[Request, DeploymentControl], Awaitable[JSONResponse]]) -> Any:
         async def endpoint(request: Request) -> JSONResponse:
             denied = self._denied(request)
             if denied is not None:
@@ -134,19 +140,19 @@ class AdminApi:
 
         return endpoint
 
-    async def _state(self, _: Request, deployment: Deployment) -> JSONResponse:
-        return JSONResponse(describe(deployment))
+    async def _state(self, _: Request, deployment: DeploymentControl) -> JSONResponse:
+        return JSONResponse(deployment.describe())
 
-    async def _events(self, request: Request, deployment: Deployment) -> JSONResponse:
+    async def _events(self, request: Request, deployment: DeploymentControl) -> JSONResponse:
         try:
             limit = int(request.query_params.get("limit", "50"))
         except ValueError:
             return _error(400, "limit: must be an integer")
         if not 1 <= limit <= MAX_EVENTS:
             return _error(400, f"limit: must be within [1, {MAX_EVENTS}]")
-        return JSONResponse({"events": await run_in_threadpool(read_events, deployment.engine, limit)})
+        return JSONResponse({"events": await run_in_threadpool(deployment.events, limit)})
 
-    async def _change(self, request: Request, deployment: Deployment) -> JSONResponse:
+    async def _change(self, request: Request, deployment: DeploymentControl) -> JSONResponse:
         action = request.path_params["action"]
         if action not in OPERATIONS:
             return _error(404, f"no admin operation {action!r} (one of {', '.join(OPERATIONS)})")
@@ -164,7 +170,7 @@ class AdminApi:
             await run_in_threadpool(deployment.apply, operation(deployment, body), change)
         except PolicyError as error:
             return _error(error.status, str(error))
-        return JSONResponse(describe(deployment))
+        return JSONResponse(deployment.describe())
 
     def app(self) -> Starlette:
         return Starlette(

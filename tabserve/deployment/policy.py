@@ -171,6 +171,11 @@ def rollback(
     if rollout is not None and rollout.state == ROLLOUT_RUNNING:
         update: dict[str, Any] = {"state": ROLLOUT_ROLLED_BACK, "reason": reason}
         rollout = rollout.model_copy(update=update if guards is None else {**update, "guards": guards})
+    elif rollout is not None and rollout.state == ROLLOUT_PROMOTED and policy.active == policy.champion:
+        # Undoing the promotion: what the rollout led to is undone too (status must not say "promoted").
+        rollout = rollout.model_copy(
+            update={"state": ROLLOUT_ROLLED_BACK, "reason": f"rolled back after its promotion: {reason}"}
+        )
     if policy.strategy in ("canary", "ab", "shadow"):
         back = _with_policy(state, names, strategy="single", active=policy.champion)
         return back.model_copy(update={"rollout": rollout, "previous": None})

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from tabserve.deployment.policy import DeploymentState, GuardResult, Rollout
 from tabserve.deployment.store import NO_TRAFFIC, VariantSummary, summarize_stats
 from tabserve.deployment.variant_stats import percentile_ms
-from tabserve.monitoring.quality import outcome_scores, worse_beyond_margin_p
+from tabserve.monitoring.quality import describe_p, outcome_scores, worse_beyond_margin_p
 from tabserve.predictions.store import variant_outcomes
 from tabserve.settings import RolloutSettings
 
@@ -74,9 +74,15 @@ def _quality_guard(evidence: Evidence, settings: RolloutSettings) -> GuardResult
     # unlucky labels never roll back a model as good as the champion.
     p_value = worse_beyond_margin_p(champion, candidate, evidence.classifier, settings.quality_drop)
     fired = p_value < settings.quality_alpha
+    allowed = (
+        f"more than {settings.quality_drop:g} lower"
+        if evidence.classifier
+        else f"more than {settings.quality_drop:.0%} higher"
+    )
+    verdict = f"worse: {metric} {allowed}" if fired else f"no evidence that its {metric} is {allowed}"
     detail = (
-        f"{metric} {current:.3f} vs champion {reference:.3f} on {len(candidate)}/{len(champion)} labels "
-        f"(allowed drop {settings.quality_drop}, p = {p_value:.2g} that it is worse than that)"
+        f"{metric} {current:.3f} vs champion {reference:.3f} on {len(candidate)}/{len(champion)} labels: "
+        f"{verdict} ({describe_p(p_value)})"
     )
     return _guard(current, settings.quality_drop, not fired, detail)
 
@@ -122,6 +128,35 @@ def statistical_guards(evidence: Evidence, settings: RolloutSettings) -> dict[st
 
 
 Decision = tuple[str, dict[str, GuardResult], str]
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    """How far the current step is, against what it needs before it can move on."""
+
+    step: int  # 1-based
+    steps: int
+    percent: float
+    requests: int
+    min_requests: int
+    seconds: float
+    min_seconds: float
+
+
+def step_progress(
+    state: DeploymentState, evidence: Evidence, settings: RolloutSettings, now: datetime
+) -> StepProgress:
+    assert state.rollout is not None
+    rollout = state.rollout
+    return StepProgress(
+        step=rollout.step + 1,
+        steps=len(rollout.steps),
+        percent=rollout.percent,
+        requests=evidence.candidate.requests,
+        min_requests=settings.min_requests,
+        seconds=round((now - rollout.step_started).total_seconds(), 1),
+        min_seconds=settings.min_seconds,
+    )
 
 
 def _roll_back(rollout: Rollout, guards: dict[str, GuardResult]) -> Decision | None:

@@ -1,5 +1,7 @@
 """Where the deployment state lives: the prediction-log database, shared by workers and replicas.
 
+Its tables (declared in `tabserve.predictions.tables`, made by the migrations):
+
 - `deployment_state`: one row, the current state and its version. Writers compare and swap on
   the version, so two workers (or an operator and the rollout) can never overwrite each other.
 - `deployment_events`: every change with time, actor, action and reason (the audit trail).
@@ -13,58 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Column,
-    DateTime,
-    Engine,
-    Integer,
-    String,
-    Table,
-    delete,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tabserve.deployment.variant_stats import merge
-from tabserve.predictions.store import ID_TYPE, metadata
+from tabserve.predictions.tables import deployment_events, deployment_state, variant_stats
 
 STATE_ROW = 1
-
-deployment_state = Table(
-    "deployment_state",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("state", JSON, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-deployment_events = Table(
-    "deployment_events",
-    metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column("ts", DateTime(timezone=True), nullable=False, index=True),
-    Column("version", Integer, nullable=False),
-    Column("actor", String(200), nullable=False),
-    Column("action", String(64), nullable=False),
-    Column("reason", String(2000), nullable=False),
-    Column("state", JSON, nullable=False),
-)
-
-variant_stats = Table(
-    "variant_stats",
-    metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column("ts", DateTime(timezone=True), nullable=False, index=True),
-    Column("variant", String(64), nullable=False),
-    Column("model", String(200), nullable=False),
-    Column("requests", Integer, nullable=False),
-    Column("errors", Integer, nullable=False),
-    Column("latency", JSON, nullable=False),
-)
 
 
 @dataclass(frozen=True)

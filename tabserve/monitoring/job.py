@@ -21,13 +21,8 @@ from tabserve.monitoring.estimated_quality import estimate_for_window
 from tabserve.monitoring.report_verdict import verdict_section, with_verdict
 from tabserve.monitoring.retention import prune_reports, report_stamp
 from tabserve.monitoring.table import ordered_features
-from tabserve.predictions.store import (
-    create_schema,
-    load_window,
-    make_engine,
-    prepare_local_database,
-    save_run,
-)
+from tabserve.predictions.migration import ensure_schema
+from tabserve.predictions.store import load_window, make_engine, prepare_local_database, save_run
 from tabserve.settings import MonitoringSettings
 
 logger = logging.getLogger(__name__)
@@ -78,7 +73,7 @@ def run_job(
     classifier = stored.metadata["task"] == "classification"
     prepare_local_database(settings)
     engine = make_engine(settings.url)
-    create_schema(engine)
+    ensure_schema(engine)
     steps.set_postfix_str("reading window")
     current, window_rows = load_window(
         engine,

@@ -10,6 +10,9 @@
 - A row the database rejects (a data error: too long, NOT NULL, ...) is found by splitting the
   batch, moved with the database's reason to `<spool>/quarantine/<database key>.jsonl`, and
   logged as one ERROR; the other rows are written and nothing waits behind it.
+- The first write makes sure of the schema (`ensure_schema`: an empty database is created); a
+  database behind this version's migrations is treated like an unreachable one, with the
+  command to run in the log: rows are spooled until `tabserve db upgrade` has run.
 - `close()` drains the queue: whatever was answered before a graceful shutdown is written or
   spooled.
 """
@@ -30,6 +33,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from tabserve.predictions.journal import Journal, adopt_journals
+from tabserve.predictions.migration import SchemaError, ensure_schema
 from tabserve.predictions.spool import (
     QUARANTINE_DIR,
     SPOOL_SUFFIX,
@@ -40,7 +44,6 @@ from tabserve.predictions.spool import (
     reason_of,
 )
 from tabserve.predictions.store import (
-    create_schema,
     database_key,
     insert_predictions,
     make_engine,
@@ -258,7 +261,7 @@ class PredictionLogger:
 
     def _write(self, rows: Sequence[dict[str, Any]]) -> None:
         if not self._schema_ready:
-            create_schema(self.engine)
+            ensure_schema(self.engine)
             self._schema_ready = True
         insert_predictions(self.engine, rows)
 
@@ -302,7 +305,7 @@ class PredictionLogger:
             return
         try:
             rejected = self._write_isolating(rows)
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, SchemaError) as error:
             self._mark(ok=False, error=error)
             self._spool(rows)
             return
@@ -330,7 +333,7 @@ class PredictionLogger:
             rows, unreadable = decode_lines(claimed.read_bytes())
             try:
                 rejected = self._write_isolating(rows)
-            except SQLAlchemyError as error:
+            except (SQLAlchemyError, SchemaError) as error:
                 claimed.rename(path)
                 self._mark(ok=False, error=error)
                 return

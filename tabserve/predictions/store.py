@@ -1,7 +1,7 @@
-"""The prediction log's database: schema, inserts, feedback and monitoring windows (SQLAlchemy Core).
+"""The prediction log's database: engine, inserts, feedback and monitoring windows (SQLAlchemy Core).
 
 SQLite by default (no setup); PostgreSQL when a URL is configured, so replicas share one log.
-The schema is created on first use.
+The tables are declared in `tables` and made by the migrations (`migration`).
 
 Each logged row has its own `log_id`, a hash of what was predicted (request id, model, variant,
 features, prediction), computed when it is scored and carried through the journal and the
@@ -19,70 +19,12 @@ from typing import Any
 
 import orjson
 import pandas as pd
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    Connection,
-    DateTime,
-    Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    create_engine,
-    event,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
+from tabserve.predictions.tables import LOG_ID_CHARS, label_changes, monitoring_runs, predictions
 from tabserve.settings import MonitoringSettings
-
-metadata = MetaData()
-LOG_ID_CHARS = 32
-ID_TYPE = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER keys only
-
-predictions = Table(
-    "predictions",
-    metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column("log_id", String(LOG_ID_CHARS), nullable=False, unique=True),
-    Column("request_id", String(64), nullable=False, index=True),
-    Column("ts", DateTime(timezone=True), nullable=False, index=True),
-    Column("model", String(200), nullable=False, index=True),
-    Column("variant", String(64), nullable=False),
-    Column("features", JSON, nullable=False),
-    Column("prediction", JSON, nullable=False),
-    Column("probabilities", JSON),
-    Column("label", JSON),
-    Column("label_ts", DateTime(timezone=True)),
-)
-
-# Every change of ground truth (a first label, or an explicit correction), never updated.
-label_changes = Table(
-    "label_changes",
-    metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column("ts", DateTime(timezone=True), nullable=False, index=True),
-    Column("request_id", String(64), nullable=False, index=True),
-    Column("log_id", String(LOG_ID_CHARS), nullable=False),
-    Column("old_label", JSON(none_as_null=True)),  # SQL NULL: there was no label
-    Column("new_label", JSON, nullable=False),
-    Column("actor", String(200)),
-    Column("reason", String(500)),
-)
-
-monitoring_runs = Table(
-    "monitoring_runs",
-    metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column("ts", DateTime(timezone=True), nullable=False, index=True),
-    Column("model", String(200), nullable=False, index=True),
-    Column("summary", JSON, nullable=False),
-)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -141,10 +83,6 @@ def prepare_local_database(settings: MonitoringSettings) -> None:
     """The default SQLite file's folder is ours to create (a configured URL is not)."""
     if settings.database_url is None:
         Path(settings.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
-
-
-def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine, checkfirst=True)
 
 
 def insert_predictions(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:

@@ -35,7 +35,9 @@ class ServiceMetrics:
             return Gauge(name, doc, labels, multiprocess_mode=GAUGE_MODE)
 
         self.predictions = Counter(
-            "tabserve_predictions", "Scored records", ["model", "variant", "predicted_class"]
+            "tabserve_predictions",
+            "Scored records (answered or shadow-scored), per variant: the requests that succeeded",
+            ["model", "variant", "predicted_class"],
         )
         self.drift_share = gauge("tabserve_drift_share", "Share of drifted features", ["model"])
         self.drift_alarm = gauge(
@@ -58,11 +60,6 @@ class ServiceMetrics:
         self.last_run = gauge(
             "tabserve_monitor_last_run_timestamp_seconds", "Time of the last check", ["model"]
         )
-        self.variant_requests = Counter(
-            "tabserve_variant_requests",
-            "Records answered (or shadow-scored) per variant",
-            ["variant", "model"],
-        )
         self.variant_errors = Counter(
             "tabserve_variant_errors", "Records that failed per variant", ["variant", "model"]
         )
@@ -83,7 +80,6 @@ class ServiceMetrics:
         self.guard_value = gauge("tabserve_rollout_guard_value", "The guard's measured value", ["guard"])
 
     def observe_variant(self, variant: str, model: str, seconds: float, count: int, error: bool) -> None:
-        self.variant_requests.labels(variant, model).inc(count)
         if error:
             self.variant_errors.labels(variant, model).inc(count)
         self.variant_latency.labels(variant).observe(seconds)

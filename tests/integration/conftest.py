@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from tabserve.model_store import StoredModel, get_model
-from tabserve.predictions.store import create_schema, make_engine
+from tabserve.predictions.migration import upgrade as upgrade_schema
+from tabserve.predictions.store import make_engine
 from tests.factories import mixed_frame, write_csv
 from tests.postgres import temporary_database
 from tests.servers import REPO, bentoml_server
@@ -65,7 +66,7 @@ def test_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pg_url() -> Iterator[str]:
     with temporary_database() as url:
         engine = make_engine(url)
-        create_schema(engine)  # so row counts work before the first prediction
+        upgrade_schema(engine)  # so row counts work before the first prediction
         engine.dispose()
         yield url
 

@@ -210,7 +210,7 @@ def test_ab_split_is_weighted_sticky_and_logged(
     )
     assert result.returncode == 0, result.stderr
     assert "A: champion" in result.stdout and "two-proportion z-test: p = " in result.stdout
-    assert "verdict: no significant difference" in result.stdout  # the same model twice
+    assert "verdict: no evidence that B's accuracy differs from A's" in result.stdout  # the same model twice
     assert len(list(report_dir.glob("ab-*.html"))) == 1 and len(list(report_dir.glob("ab-*.json"))) == 1
 
 
@@ -234,6 +234,13 @@ def test_a_failing_or_stalled_shadow_changes_and_delays_nothing(
         assert {body["variant"] for body in served} == {"champion"}
         errors = ("tabserve_variant_errors_total", (("model", failing.tag), ("variant", "failing")))
         wait_for(lambda: metric_samples(url).get(errors, 0) >= 1, 10, "the failing shadow's errors counted")
+        # One counter per fact: records scored per variant are tabserve_predictions_total.
+        samples = metric_samples(url)
+        scored = {
+            labels: value for (name, labels), value in samples.items() if name == "tabserve_predictions_total"
+        }
+        assert sum(v for labels, v in scored.items() if ("variant", "champion") in labels) == len(records)
+        assert not any(name.startswith("tabserve_variant_requests") for name, _ in samples)
 
         policy = {"strategy": "shadow", "champion": "champion", "candidate": "stalled"}
         assert admin(url, "policy", policy=policy, reason="shadow the stalled one").status_code == 200
@@ -326,8 +333,18 @@ def test_policy_survives_a_restart_and_reaches_every_worker(
 
         wait_for(every_worker_on_blue, 15, "both workers serving blue")
         assert {predict(url, record)["variant"] for _ in range(40)} == {"blue"}
-        status = _deploy_cli(url, "status")
-        assert "blue-green" in status.stdout and "100.0%" in status.stdout
+        status = _deploy_cli(url, "status").stdout.splitlines()
+        assert status[0].endswith("strategy blue-green") and status[1].split() == [
+            "VARIANT",
+            "MODEL",
+            "ROLE",
+            "TRAFFIC",
+        ]
+        assert status[2].split() == ["blue", default_model.tag, "champion,", "active", "100.0%"]
+        assert status[3].split() == ["green", candidate_model.tag, "candidate,", "rollback", "target", "0.0%"]
+        events = _deploy_cli(url, "events").stdout.splitlines()
+        assert events[0].split() == ["TIME", "VERSION", "ACTION", "ACTOR", "REASON"]
+        assert events[1].split()[2:] == ["rollback", "admin-api", "back", "to", "blue"]
 
 
 def test_the_service_answers_while_its_database_is_down_and_loads_the_state_when_it_is_back(
@@ -384,6 +401,8 @@ def _run_rollout(
         started = admin(url, "rollout", reason="ship the candidate")
         assert started.status_code == 200, started.text
         assert started.json()["traffic"] == {"champion": 0.8, "candidate": 0.2}
+        running = _deploy_cli(url, "status").stdout
+        assert "rollout: running, step 1/2 (20% of traffic): " in running, running
 
         def finished() -> dict[str, Any] | None:
             rollout = state(url)["state"]["rollout"]
@@ -394,7 +413,13 @@ def _run_rollout(
         assert metrics[("tabserve_rollout_state", (("state", rollout["state"]),))] == 1.0
         events = httpx.get(f"{url}/admin/events", headers=AUTH).json()["events"]
         assert events[0]["actor"] == "rollout" and events[0]["reason"] == rollout["reason"]
-        return traffic, {**rollout, "metrics": metrics}
+        finished_status = _deploy_cli(url, "status").stdout
+        assert f"last rollout: {rollout['state'].replace('_', ' ')} at step " in finished_status
+        after_rollback = ""
+        if rollout["state"] == "promoted":  # undone by an operator: status must say so
+            _deploy_cli(url, "rollback", "--reason", "undo the promotion")
+            after_rollback = _deploy_cli(url, "status").stdout
+        return traffic, {**rollout, "metrics": metrics, "after_rollback": after_rollback}
 
 
 def test_a_slow_candidate_is_rolled_back_by_the_latency_guard(
@@ -449,3 +474,5 @@ def test_a_good_candidate_is_promoted(
     assert traffic.statuses.keys() == {200} and traffic.served["candidate"] > traffic.served["champion"] * 0.2
     assert all(guard["ok"] for guard in rollout["guards"].values())
     assert {guard["value"] is not None for guard in rollout["guards"].values()} == {True}  # all measured
+    assert "rolled back after its promotion: undo the promotion" in rollout["after_rollback"]
+    assert "promoted at" not in rollout["after_rollback"]

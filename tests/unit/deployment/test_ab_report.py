@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,12 +18,12 @@ from tabserve.deployment.ab_report import (
     NOT_ENOUGH,
     compare_variants,
     format_table,
-    wilson,
     write_report,
 )
 from tabserve.deployment.store import insert_stats, prune_stats
 from tabserve.deployment.variant_stats import StatsCollector
-from tabserve.predictions.store import create_schema, insert_predictions, make_engine, set_labels
+from tabserve.predictions.migration import upgrade as upgrade_schema
+from tabserve.predictions.store import insert_predictions, make_engine, set_labels
 
 SINCE = datetime.now(UTC) - timedelta(hours=1)
 
@@ -61,21 +63,21 @@ def log(engine: Engine, variant: str, rows: int, accuracy: float, seed: int, lab
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
     engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
-    create_schema(engine)
+    upgrade_schema(engine)
     return engine
 
 
-def test_wilson_interval_contains_the_share() -> None:
-    interval = wilson(90, 100)
-    assert interval.low < 0.9 < interval.high and interval.high < 1
-    assert wilson(0, 10).low == pytest.approx(0, abs=1e-12)
-
-
 @pytest.mark.parametrize(
-    ("accuracy_a", "accuracy_b", "verdict"),
-    [(0.80, 0.90, B_BETTER), (0.90, 0.80, A_BETTER), (0.85, 0.85, NO_DIFFERENCE)],
+    ("accuracy_a", "accuracy_b", "verdict", "in_words"),
+    [
+        (0.80, 0.90, B_BETTER, "B is better than A: accuracy 0."),
+        (0.90, 0.80, A_BETTER, "B is worse than A: accuracy 0."),
+        (0.85, 0.85, NO_DIFFERENCE, "no evidence that B's accuracy differs from A's: accuracy 0."),
+    ],
 )
-def test_verdicts(engine: Engine, accuracy_a: float, accuracy_b: float, verdict: str, tmp_path: Path) -> None:
+def test_verdicts(
+    engine: Engine, accuracy_a: float, accuracy_b: float, verdict: str, in_words: str, tmp_path: Path
+) -> None:
     log(engine, "a", 2000, accuracy_a, seed=1)
     log(engine, "b", 2000, accuracy_b, seed=2)
     comparison = compare_variants(engine, ("a", "b"), True, SINCE, min_labels=50)
@@ -87,9 +89,11 @@ def test_verdicts(engine: Engine, accuracy_a: float, accuracy_b: float, verdict:
     if verdict != NO_DIFFERENCE:
         assert comparison.p_value is not None and comparison.p_value < 0.001
     table = format_table(comparison)
-    assert f"verdict: {verdict}" in table and "accuracy (95% CI)" in table
+    assert f"verdict: {in_words}" in table and "accuracy (95% CI)" in table
+    last = table.splitlines()[-1]
+    assert last.endswith("(p < 0.001)") if verdict != NO_DIFFERENCE else re.search(r"\(p = 0\.\d+\)$", last)
     json_path, html_path = write_report(comparison, tmp_path / "reports", "x")
-    assert verdict in html_path.read_text() and json_path.stat().st_size > 0
+    assert html.escape(in_words) in html_path.read_text() and json_path.stat().st_size > 0
 
 
 def test_without_labels_there_is_no_verdict(engine: Engine) -> None:
@@ -97,6 +101,7 @@ def test_without_labels_there_is_no_verdict(engine: Engine) -> None:
     log(engine, "b", 300, 0.9, seed=2, labelled=False)
     comparison = compare_variants(engine, ("a", "b"), True, SINCE, min_labels=50)
     assert comparison.verdict == NOT_ENOUGH and comparison.p_value is None and comparison.a.logged == 300
+    assert format_table(comparison).endswith("verdict: not enough labels to compare accuracy (A 0, B 0)")
 
 
 def test_old_variant_numbers_are_pruned(engine: Engine) -> None:

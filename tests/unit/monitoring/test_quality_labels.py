@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from tabserve.monitoring.quality import outcome_scores, quality
-from tabserve.predictions.store import create_schema, insert_predictions, load_window, make_engine, set_labels
+from tabserve.predictions.migration import upgrade as upgrade_schema
+from tabserve.predictions.store import insert_predictions, load_window, make_engine, set_labels
 from tabserve.predictor import TARGET_COLUMN
 from tests.factories import prediction_rows
 
@@ -32,7 +33,7 @@ def test_matching_labels_score_perfectly_whatever_their_type(
 ) -> None:
     """On the default log (SQLite): labels equal to the predictions are all right."""
     engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
-    create_schema(engine)
+    upgrade_schema(engine)
     rows = prediction_rows("r", 0, LOGGED)
     for i, row in enumerate(rows):
         if classes is None:

@@ -6,7 +6,8 @@ import pytest
 import sqlalchemy
 from sqlalchemy import Engine
 
-from tabserve.predictions.store import create_schema, insert_predictions, make_engine
+from tabserve.predictions.migration import upgrade as upgrade_schema
+from tabserve.predictions.store import insert_predictions, make_engine
 from tabserve.serving.feedback import FeedbackError, LabelUpdate, authorize, record_feedback
 from tests.factories import prediction_rows
 
@@ -16,7 +17,7 @@ CLASSES = ("a", "b")
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
     engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
-    create_schema(engine)
+    upgrade_schema(engine)
     insert_predictions(engine, prediction_rows("f", 0, 3))
     return engine
 

@@ -1,0 +1,143 @@
+"""The loaded variants of one worker: each request routed by the policy, shadow copies scored off
+the response path, and every variant's requests, errors and latency counted.
+
+Nothing here reads or writes the shared state: callers pass the policy in force.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bentoml.exceptions import BentoMLException, InternalServerError
+
+from tabserve.deployment.policy import PolicyError
+from tabserve.deployment.routing import choose_variant, shadow_of
+from tabserve.deployment.shadow import ShadowRunner
+from tabserve.deployment.variant_stats import StatsCollector
+from tabserve.model_store import StoredModel
+from tabserve.predictions.logger import PredictionLogger
+from tabserve.serving.metrics import ServiceMetrics
+from tabserve.serving.runtime import Scorer
+from tabserve.settings import Policy, Settings
+
+logger = logging.getLogger(__name__)
+SHADOW_SUFFIX = ":shadow"
+FAILURE_LOG_EVERY_S = 10.0
+
+
+def check_compatible(models: dict[str, StoredModel]) -> None:
+    """Every variant must accept the same records and answer in the same terms."""
+
+    def signature(stored: StoredModel) -> list[tuple[str, str]]:
+        return [(feature.name, feature.kind) for feature in stored.schema.features]
+
+    first_name, first = next(iter(models.items()))
+    for name, stored in models.items():
+        if signature(stored) != signature(first):
+            raise PolicyError(
+                f"variant {name} ({stored.tag}) has other features than {first_name} ({first.tag})"
+            )
+        if stored.metadata.get("classes") != first.metadata.get("classes"):
+            raise PolicyError(f"variant {name} ({stored.tag}) predicts other classes than {first_name}")
+
+
+class Variants:
+    def __init__(
+        self,
+        settings: Settings,
+        models: dict[str, StoredModel],
+        prediction_logger: PredictionLogger | None,
+        metrics: ServiceMetrics,
+    ) -> None:
+        check_compatible(models)
+        self.scorers = {
+            name: Scorer(stored, settings.serving, prediction_logger, metrics, variant=name)
+            for name, stored in models.items()
+        }
+        self.classifier = next(iter(self.scorers.values())).predictor.is_classifier
+        self.metrics = metrics
+        self.stats = StatsCollector()
+        self._last_failure_log: dict[str, float] = {}
+        self.shadow = ShadowRunner(self._score_shadow, settings.deployment.shadow_max_pending, metrics)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {name: scorer.tag for name, scorer in self.scorers.items()}
+
+    def _observe(self, scorer: Scorer, seconds: float, count: int, error: bool) -> None:
+        self.stats.record(scorer.variant, scorer.tag, seconds, count, error)
+        self.metrics.observe_variant(scorer.variant, scorer.tag, seconds, count, error)
+
+    def _log_failure(self, scorer: Scorer, error: Exception, role: str) -> None:
+        """Log a variant's failure, at most once per FAILURE_LOG_EVERY_S per variant (no log floods)."""
+        now = time.monotonic()
+        if now - self._last_failure_log.get(scorer.variant, -math.inf) >= FAILURE_LOG_EVERY_S:
+            self._last_failure_log[scorer.variant] = now
+            logger.error("%s variant %s (%s) failed: %r", role, scorer.variant, scorer.tag, error)
+
+    def _failed(self, scorer: Scorer, error: Exception) -> BentoMLException:
+        if isinstance(error, BentoMLException):  # e.g. the batcher's 503: keep its status
+            return error
+        self._log_failure(scorer, error, "answering")
+        return InternalServerError(f"variant {scorer.variant} ({scorer.tag}) failed: {type(error).__name__}")
+
+    async def predict_one(self, policy: Policy, record: dict[str, Any], key: str | None) -> dict[str, Any]:
+        scorer = self.scorers[choose_variant(policy, key, random.random())]
+        started = time.perf_counter()
+        try:
+            result = await scorer.score_one(record)
+        except Exception as error:
+            self._observe(scorer, time.perf_counter() - started, 1, True)
+            raise self._failed(scorer, error) from None
+        self._observe(scorer, time.perf_counter() - started, 1, False)
+        shadow = shadow_of(policy)
+        if shadow is not None:
+            self.shadow.submit(shadow, [record], [result["request_id"]])
+        return result
+
+    def predict_many(
+        self, policy: Policy, records: Sequence[dict[str, Any]], keys: Sequence[str | None]
+    ) -> list[dict[str, Any]]:
+        """Each record routed by its own key; each variant scores its share in one call."""
+        groups: dict[str, list[int]] = {}
+        for index, key in enumerate(keys):
+            groups.setdefault(choose_variant(policy, key, random.random()), []).append(index)
+        results: list[dict[str, Any]] = [{} for _ in records]
+        for name, indexes in groups.items():
+            scorer = self.scorers[name]
+            started = time.perf_counter()
+            try:
+                scored = scorer.score_records([records[index] for index in indexes])
+            except Exception as error:
+                self._observe(scorer, time.perf_counter() - started, len(indexes), True)
+                raise self._failed(scorer, error) from None
+            self._observe(scorer, time.perf_counter() - started, len(indexes), False)
+            for index, result in zip(indexes, scored, strict=True):
+                results[index] = result
+        shadow = shadow_of(policy)
+        if shadow is not None:
+            self.shadow.submit(shadow, records, [result["request_id"] for result in results])
+        return results
+
+    def _score_shadow(self, variant: str, records: list[dict[str, Any]], request_ids: list[str]) -> None:
+        """Runs on the shadow thread: log and count, never raise (nobody waits for it)."""
+        scorer = self.scorers[variant]
+        started = time.perf_counter()
+        try:
+            scorer.score_records(records, [request_id + SHADOW_SUFFIX for request_id in request_ids])
+        except Exception as error:  # a failing shadow is counted and logged, nothing more
+            self._observe(scorer, time.perf_counter() - started, len(records), True)
+            self._log_failure(scorer, error, "shadow")
+            return
+        self._observe(scorer, time.perf_counter() - started, len(records), False)
+
+    def close(self) -> None:
+        """The shadow queue first (it scores through the scorers), then the batchers."""
+        self.shadow.close()
+        for scorer in self.scorers.values():
+            scorer.stop_batching()

@@ -1,0 +1,94 @@
+"""Every table of the prediction-log database, in one `MetaData`: what the migrations build.
+
+The prediction log (`predictions`, `label_changes`, `monitoring_runs`) and the deployment's
+shared state (`deployment_state`, `deployment_events`, `variant_stats`) live in one database,
+so they are declared in one place. Nothing creates them from here: the migrations in
+`tabserve/predictions/migrations/` do (`tabserve db upgrade`), and a unit test checks that the
+migrations produce exactly these definitions.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table
+
+metadata = MetaData()
+LOG_ID_CHARS = 32
+ID_TYPE = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER keys only
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("log_id", String(LOG_ID_CHARS), nullable=False, unique=True),
+    Column("request_id", String(64), nullable=False, index=True),
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("model", String(200), nullable=False, index=True),
+    Column("variant", String(64), nullable=False),
+    Column("features", JSON, nullable=False),
+    Column("prediction", JSON, nullable=False),
+    Column("probabilities", JSON),
+    Column("label", JSON),
+    Column("label_ts", DateTime(timezone=True)),
+    # The rollout guards and the A/B report read one variant's rows since a time
+    # (`variant_outcomes`): without it, every check scanned the whole log.
+    Index("ix_predictions_variant_ts", "variant", "ts"),
+)
+
+# Every change of ground truth (a first label, or an explicit correction), never updated.
+label_changes = Table(
+    "label_changes",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("request_id", String(64), nullable=False, index=True),
+    Column("log_id", String(LOG_ID_CHARS), nullable=False),
+    Column("old_label", JSON(none_as_null=True)),  # SQL NULL: there was no label
+    Column("new_label", JSON, nullable=False),
+    Column("actor", String(200)),
+    Column("reason", String(500)),
+)
+
+monitoring_runs = Table(
+    "monitoring_runs",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("model", String(200), nullable=False, index=True),
+    Column("summary", JSON, nullable=False),
+)
+
+# One row: the deployment's current state and its version (writers compare and swap on it).
+deployment_state = Table(
+    "deployment_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("state", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every change of the deployment state, with time, actor, action and reason (the audit trail).
+deployment_events = Table(
+    "deployment_events",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("reason", String(2000), nullable=False),
+    Column("state", JSON, nullable=False),
+)
+
+# Requests, errors and a latency histogram per variant, flushed by each worker.
+variant_stats = Table(
+    "variant_stats",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("variant", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("latency", JSON, nullable=False),
+)
