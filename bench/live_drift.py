@@ -35,7 +35,8 @@ REFRESHES = 7
 def fill_log(url: str, rows: int) -> None:
     """`rows` logged predictions of the default model, near its reference (not copies)."""
     from tabserve.model_store import get_model
-    from tabserve.predictions.store import create_schema, insert_predictions, make_engine
+    from tabserve.predictions.migration import ensure_schema
+    from tabserve.predictions.store import insert_predictions, make_engine
 
     stored = get_model(f"{MODEL}:latest")
     predictor = stored.load_predictor()
@@ -45,7 +46,7 @@ def fill_log(url: str, rows: int) -> None:
     results = predictor.results_from_frame(predictor.predict_frame(frame))
     now = datetime.now(UTC)
     engine = make_engine(url)
-    create_schema(engine)
+    ensure_schema(engine)
     insert_predictions(
         engine,
         [

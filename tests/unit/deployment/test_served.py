@@ -10,7 +10,8 @@ import pytest
 from tabserve.deployment.policy import DeploymentState, promote, start_rollout
 from tabserve.deployment.served import current_policy, primary_model, served_models, served_variants
 from tabserve.deployment.store import Change, write_state
-from tabserve.predictions.store import create_schema, make_engine
+from tabserve.predictions.migration import ensure_schema
+from tabserve.predictions.store import make_engine
 from tabserve.settings import Policy, Settings
 
 VARIANTS = {"blue": "m:1", "green": "m:2", "red": "m:3"}
@@ -56,7 +57,7 @@ def test_without_a_database_the_configured_policy_is_served(tmp_path: Path) -> N
 def test_after_a_promotion_the_new_champion_is_served(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     engine = make_engine(settings.monitoring.url)
-    create_schema(engine)
+    ensure_schema(engine)
     assert served_models(settings) == {"blue": "m:1"}  # tables, but no state stored yet
     names = list(settings.variants)
     now = datetime.now(UTC)
@@ -71,7 +72,7 @@ def test_after_a_promotion_the_new_champion_is_served(tmp_path: Path) -> None:
 def test_a_stored_state_that_does_not_fit_the_variants_is_ignored_as_the_service_does(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     engine = make_engine(settings.monitoring.url)
-    create_schema(engine)
+    ensure_schema(engine)
     other = DeploymentState(policy=Policy(strategy="single", active="purple"))
     write_state(engine, None, other.to_json(), CHANGE)
     assert served_models(settings) == {"blue": "m:1"}

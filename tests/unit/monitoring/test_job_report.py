@@ -18,7 +18,8 @@ import pytest
 from tabserve.model_store import StoredModel
 from tabserve.monitoring.job import EXIT_ALARM, EXIT_OK, Window, exit_code, run_job
 from tabserve.monitoring.table import format_table
-from tabserve.predictions.store import create_schema, insert_predictions, make_engine, set_labels
+from tabserve.predictions.migration import ensure_schema
+from tabserve.predictions.store import insert_predictions, make_engine, set_labels
 from tabserve.settings import MonitoringSettings
 from tests.unit.monitoring.conftest import census_like
 
@@ -46,7 +47,7 @@ def log_window(model: StoredModel, url: str, shift: dict[str, float], labels_as:
         for features, prediction in zip(frame.to_dict("records"), scored["prediction"], strict=True)
     ]
     engine = make_engine(url)
-    create_schema(engine)
+    ensure_schema(engine)
     insert_predictions(engine, rows)
     if labels_as is None:
         engine.dispose()

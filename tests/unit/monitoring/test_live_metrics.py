@@ -17,7 +17,8 @@ from sqlalchemy import Engine
 from tabserve.model_store import StoredModel, get_model
 from tabserve.monitoring.estimated_quality import CALIBRATION_KEY
 from tabserve.monitoring.live_metrics import LiveDriftRefresher, live_gauges, read_live_window
-from tabserve.predictions.store import create_schema, insert_predictions, make_engine
+from tabserve.predictions.migration import ensure_schema
+from tabserve.predictions.store import insert_predictions, make_engine
 from tabserve.settings import LiveDriftSettings
 from tests.factories import mixed_frame, train_cli, write_csv
 
@@ -59,7 +60,7 @@ def gauge(name: str, **labels: str) -> float | None:
 @pytest.fixture(scope="module")
 def refreshed(model: StoredModel, tmp_path_factory: pytest.TempPathFactory) -> StoredModel:
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('log') / 'log.db'}")
-    create_schema(engine)
+    ensure_schema(engine)
     live = mixed_frame(1_000, seed=1).rename(columns=lambda name: name.strip()).drop(columns="label")
     live["city"] = live["city"].where(live["city"] != "?")  # the service cleans missing markers
     log(engine, model, SHIFTED, live.assign(income=live["income"] + 60))
