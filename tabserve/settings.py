@@ -304,6 +304,7 @@ class Settings(_Frozen):
 # env var -> (section, key): deployment-specific values only.
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TABSERVE_MODEL": ("serving", "model"),
+    "TABSERVE_WORKERS": ("serving", "workers"),
     "TABSERVE_DATABASE_URL": ("monitoring", "database_url"),
     "TABSERVE_REDIS_URL": ("streaming", "redis_url"),
     "TABSERVE_STREAM_TRANSPORT": ("streaming", "transport"),

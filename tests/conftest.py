@@ -16,11 +16,15 @@ os.environ.pop("TABSERVE_MODEL", None)
 os.environ.pop("TABSERVE_CONFIG", None)
 
 
+TESTS = Path(__file__).resolve().parent
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """tests/unit/** is `unit`, tests/integration/** is `integration` (subfolders included)."""
     for item in items:
-        folder = Path(str(item.fspath)).parent.name
-        if folder in ("unit", "integration"):
-            item.add_marker(getattr(pytest.mark, folder))
+        kind = item.path.resolve().relative_to(TESTS).parts[0]
+        if kind in ("unit", "integration"):
+            item.add_marker(getattr(pytest.mark, kind))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
