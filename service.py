@@ -31,8 +31,10 @@ from tabserve.serving.http_errors import quiet_client_errors
 from tabserve.serving.http_limits import HttpLimits, RequestGuard
 from tabserve.serving.metrics import DriftMetricsRefresher, service_metrics
 from tabserve.serving.openapi_doc import OpenApiAmendments
+from tabserve.serving.responses import Prediction, Predictions, prediction, predictions
 from tabserve.serving.runtime import info_app, limit_worker_threads, tune_gc
 from tabserve.serving.task_ids import TaskIds, task_id_of
+from tabserve.serving.tracing import bentoml_tracing
 from tabserve.settings import load_settings
 
 SETTINGS = load_settings()
@@ -99,7 +101,12 @@ def _with_models(service: Service) -> Service:
 ADMIN_APP = AdminApi(os.environ.get(ADMIN_TOKEN_ENV), _current_deployment).app()  # token read once
 
 
-@bentoml.service(workers=WORKERS, traffic={"timeout": 60}, logging={"access": {"enabled": False}})
+@bentoml.service(
+    workers=WORKERS,
+    traffic={"timeout": 60},
+    logging={"access": {"enabled": False}},
+    tracing=bentoml_tracing(SETTINGS.serving.tracing),
+)
 @bentoml.asgi_app(info_app(STORED), path="/model")
 @bentoml.asgi_app(ADMIN_APP, path="/admin")
 @_with_models
@@ -126,20 +133,20 @@ class TabularModel:
             self.prediction_logger.close()  # drains the queue: a graceful shutdown loses nothing
 
     @bentoml.api
-    async def predict(self, record: Record, ctx: bentoml.Context) -> dict[str, Any]:  # type: ignore[valid-type]
+    async def predict(self, record: Record, ctx: bentoml.Context) -> Prediction:  # type: ignore[valid-type]
         """Score one record. Concurrent calls are batched together inside the service.
 
         The answer names the variant that served it. A/B and canary splits are sticky by the
         `deployment.sticky_header` header (default `X-User-ID`) or `deployment.sticky_field`.
         """
         row = record.model_dump(by_alias=True)  # type: ignore[attr-defined]
-        return await self.deployment.predict_one(row, _sticky_key(ctx, row))
+        return prediction(await self.deployment.predict_one(row, _sticky_key(ctx, row)))
 
     @bentoml.api
-    def predict_batch(self, records: Records, ctx: bentoml.Context) -> dict[str, Any]:
+    def predict_batch(self, records: Records, ctx: bentoml.Context) -> Predictions:
         """Score 1 to `serving.max_batch_records` records; each record is routed (and named) on its own."""
         rows = [record.model_dump(by_alias=True) for record in records]  # type: ignore[attr-defined]
-        return {"predictions": self.deployment.predict_many(rows, [_sticky_key(ctx, row) for row in rows])}
+        return predictions(self.deployment.predict_many(rows, [_sticky_key(ctx, row) for row in rows]))
 
     @bentoml.task
     def score_file(self, file: Path, ctx: bentoml.Context, strict: bool = False) -> dict[str, Any]:

@@ -73,6 +73,21 @@ class BatchingSettings(_Frozen):
     max_latency_ms: int = Field(default=2000, ge=10)
 
 
+class TracingSettings(_Frozen):
+    """BentoML's `tracing` configuration, passed on (`tabserve.serving.tracing`).
+
+    Without an `exporter_type` no request is traced: BentoML's tracing middleware then skips them.
+    """
+
+    exporter_type: Literal["zipkin", "jaeger", "otlp", "in_memory"] | None = None
+    sample_rate: float | None = Field(default=None, ge=0, le=1)
+    excluded_urls: list[str] | None = Field(default=None, description="Regular expressions of URLs.")
+    timeout: int | None = Field(default=None, ge=1)
+    otlp: dict[str, Any] | None = Field(default=None, description="protocol, endpoint, ... (BentoML's).")
+    zipkin: dict[str, Any] | None = None
+    jaeger: dict[str, Any] | None = None
+
+
 class ServingSettings(_Frozen):
     model: str | None = Field(default=None, description="Tag to serve; default NAME:latest.")
     max_batch_records: int = Field(default=10_000, ge=1)
@@ -98,6 +113,7 @@ class ServingSettings(_Frozen):
         ge=1,
         description="Native (OpenMP, BLAS) threads per scoring process; null = cores // workers.",
     )
+    tracing: TracingSettings = TracingSettings()
 
 
 class MonitoringSettings(_Frozen):
