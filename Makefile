@@ -13,7 +13,7 @@ BENTOML := $(VENV)/bin/bentoml
 # The model store lives outside the repository: inside the build context it makes `bentoml build` recurse.
 export BENTOML_HOME ?= $(HOME)/bentoml
 
-.PHONY: help env bench-tools services docker-engine image bench-image bench-batch bench-stream bench-deploy serve train drift bench-monitoring bench-live-drift test test-unit test-integration lint format bench requirements build
+.PHONY: help env profile bench-tools services docker-engine image bench-image bench-batch bench-stream bench-deploy serve train drift bench-monitoring bench-live-drift test test-unit test-integration lint format bench requirements build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -66,6 +66,11 @@ bench-tools: ## install the load generator and GNU time if missing (Debian packa
 bench: env bench-tools ## serving benchmarks: pinned BentoML vs plain FastAPI, then unpinned workers 1/2 (wrk)
 	$(PY) bench/serving.py
 	$(PY) bench/scaling.py
+
+PY_SPY_VERSION := 0.4.3
+profile: env bench-tools ## py-spy profile of /predict under wrk (c=32): the worker's time by package and cost centre
+	$(UV) pip install --quiet --python $(PY) py-spy==$(PY_SPY_VERSION)
+	$(PY) bench/profile.py $(PROFILE_ARGS)
 
 drift: env ## drift and quality check of the served model (tabserve monitor)
 	$(TABSERVE) monitor

@@ -5,9 +5,10 @@ import os
 import time
 from http import HTTPStatus
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import bentoml
+from bentoml.exceptions import BentoMLException
 from pydantic import BaseModel, Field
 
 from tabserve.api_models import example_record, record_model
@@ -27,12 +28,15 @@ from tabserve.serving.feedback import (
     authorize,
     record_feedback,
 )
-from tabserve.serving.file_tasks import TASK_ID_RULE, ProgressStore, is_task_id, new_task_id, run_file_task
+from tabserve.serving.file_tasks import TASK_ID_RULE, ProgressStore, is_task_id, run_file_task
 from tabserve.serving.http_errors import quiet_client_errors
 from tabserve.serving.http_limits import HttpLimits, RequestGuard
 from tabserve.serving.metrics import DriftMetricsRefresher, service_metrics
 from tabserve.serving.openapi_doc import OpenApiAmendments
+from tabserve.serving.responses import Prediction, Predictions, prediction, predictions
 from tabserve.serving.runtime import info_app, limit_worker_threads, tune_gc
+from tabserve.serving.task_ids import TaskIds, task_id_of
+from tabserve.serving.tracing import bentoml_tracing
 from tabserve.settings import load_settings
 
 SETTINGS = load_settings()
@@ -55,7 +59,6 @@ Records = Annotated[
 ]
 
 
-ADMIN = AdminApi(os.environ.get(ADMIN_TOKEN_ENV))  # read once, at start-up
 # Feedback for a prediction another worker has not written yet waits this many flush intervals.
 FEEDBACK_WAIT_INTERVALS, FEEDBACK_POLL_S = 10, 0.05
 FEEDBACK_TOKEN = os.environ.get(FEEDBACK_TOKEN_ENV) or None  # read once, at start-up
@@ -75,25 +78,52 @@ class Feedback(BaseModel):
     reason: Reason = None
 
 
-WORKERS = SETTINGS.serving.workers or auto_workers(available_cores())  # BENTOML_CONFIG_OPTIONS wins
+WORKERS = SETTINGS.serving.workers or auto_workers(available_cores())
+Service = TypeVar("Service", bound=type)
 
 
-@bentoml.service(workers=WORKERS, traffic={"timeout": 60}, logging={"access": {"enabled": False}})
+def _current_deployment() -> Deployment | None:
+    """This worker's deployment, for the admin API's handlers; None until the service has started."""
+    try:
+        return bentoml.get_current_service().deployment  # type: ignore[no-any-return]
+    except BentoMLException:  # "service isn't instantiated yet"
+        return None
+
+
+def _with_models(service: Service) -> Service:
+    """One `BentoModel` class attribute per variant: `bentoml build` packs each one into the Bento.
+
+    BentoML finds a service's models among its class attributes; the variants come from the
+    configuration, so their attributes are set here rather than written out in the class body.
+    """
+    for name, stored in MODELS.items():
+        setattr(service, f"model_{name}", bentoml.models.BentoModel(stored.tag))
+    return service
+
+
+ADMIN_APP = AdminApi(os.environ.get(ADMIN_TOKEN_ENV), _current_deployment).app()  # token read once
+
+
+@bentoml.service(
+    workers=WORKERS,
+    traffic={"timeout": 60},
+    logging={"access": {"enabled": False}},
+    tracing=bentoml_tracing(SETTINGS.serving.tracing),
+)
+@bentoml.asgi_app(info_app(STORED), path="/model")
+@bentoml.asgi_app(ADMIN_APP, path="/admin")
+@_with_models
 class TabularModel:
     """Predictions from a scikit-learn pipeline trained by `tabserve train`."""
 
-    # One class attribute per variant: `bentoml build` packs every variant's model into the Bento.
-    locals().update({f"model_{name}": bentoml.models.BentoModel(m.tag) for name, m in MODELS.items()})
-
     def __init__(self) -> None:
-        limit_worker_threads(SETTINGS.serving, type(self).__name__, WORKERS)  # before any model loads
+        limit_worker_threads(SETTINGS.serving, WORKERS)  # before any model loads
         metrics = service_metrics()
         self.prediction_logger = open_prediction_logger(SETTINGS.monitoring)
         logger_engine = self.prediction_logger.engine if self.prediction_logger else None
         self.engine = logger_engine or make_engine(SETTINGS.monitoring.url)
         # All variants' models load here, once per worker; the policy picks one per request.
         self.deployment = Deployment(SETTINGS, MODELS, self.engine, self.prediction_logger, metrics)
-        ADMIN.deployment = self.deployment
         self.refresher = DriftMetricsRefresher(self.engine, metrics, SETTINGS.monitoring.metrics_refresh_s)
         self.live_drift = start_live_drift(self.engine, MODELS, SETTINGS.monitoring)  # PSI, estimated quality
         self.progress = ProgressStore(Path(SETTINGS.serving.task_dir))
@@ -109,20 +139,20 @@ class TabularModel:
             self.prediction_logger.close()  # drains the queue: a graceful shutdown loses nothing
 
     @bentoml.api
-    async def predict(self, record: Record, ctx: bentoml.Context) -> dict[str, Any]:  # type: ignore[valid-type]
+    async def predict(self, record: Record, ctx: bentoml.Context) -> Prediction:  # type: ignore[valid-type]
         """Score one record. Concurrent calls are batched together inside the service.
 
         The answer names the variant that served it. A/B and canary splits are sticky by the
         `deployment.sticky_header` header (default `X-User-ID`) or `deployment.sticky_field`.
         """
         row = record.model_dump(by_alias=True)  # type: ignore[attr-defined]
-        return await self.deployment.predict_one(row, _sticky_key(ctx, row))
+        return prediction(await self.deployment.predict_one(row, _sticky_key(ctx, row)))
 
     @bentoml.api
-    def predict_batch(self, records: Records, ctx: bentoml.Context) -> dict[str, Any]:
+    def predict_batch(self, records: Records, ctx: bentoml.Context) -> Predictions:
         """Score 1 to `serving.max_batch_records` records; each record is routed (and named) on its own."""
         rows = [record.model_dump(by_alias=True) for record in records]  # type: ignore[attr-defined]
-        return {"predictions": self.deployment.predict_many(rows, [_sticky_key(ctx, row) for row in rows])}
+        return predictions(self.deployment.predict_many(rows, [_sticky_key(ctx, row) for row in rows]))
 
     @bentoml.task
     def score_file(self, file: Path, ctx: bentoml.Context, strict: bool = False) -> dict[str, Any]:
@@ -132,7 +162,7 @@ class TabularModel:
         fails the task on the first bad row. Poll `/score_file/status` or `/score_file_progress`;
         download the scored file from `/score_file_result`.
         """
-        task_id = _task_id(ctx)
+        task_id = task_id_of(ctx.request.headers, self.progress)
         try:
             return run_file_task(
                 self.deployment.primary,
@@ -235,17 +265,6 @@ class TabularModel:
         return (served.get(tag) or get_model(tag)).classes
 
 
-def _task_id(ctx: bentoml.Context) -> str:
-    """BentoML's id for a submitted task, so progress is found by the id the client was given.
-
-    BentoML documents no way to read it: it sets `request.state.task_id` for submitted tasks
-    only. A synchronous call has none and gets its own: never a shared constant (issue 12: every
-    synchronous upload shared the id `local`, so anyone could download the last caller's data).
-    """
-    given = getattr(ctx.request.state, "task_id", None)
-    return given if isinstance(given, str) and is_task_id(given) else new_task_id()
-
-
 def _sticky_key(ctx: bentoml.Context, row: dict[str, Any]) -> str | None:
     key = ctx.request.headers.get(SETTINGS.deployment.sticky_header)
     if key is None and STICKY_FIELD is not None and row.get(STICKY_FIELD) is not None:
@@ -266,5 +285,7 @@ LIMITS = HttpLimits(
 )
 TabularModel.add_asgi_middleware(RequestGuard, limits=LIMITS)  # type: ignore[attr-defined]
 TabularModel.add_asgi_middleware(OpenApiAmendments)  # type: ignore[attr-defined]
-TabularModel.mount_asgi_app(info_app(STORED), path="/model")  # type: ignore[attr-defined]
-TabularModel.mount_asgi_app(ADMIN.app(), path="/admin")  # type: ignore[attr-defined]
+# Each upload's own task id (issue 12: never a shared one), linked to BentoML's for /submit.
+TabularModel.add_asgi_middleware(  # type: ignore[attr-defined]
+    TaskIds, path=_ROUTES["score_file"], task_dir=Path(SETTINGS.serving.task_dir)
+)

@@ -96,7 +96,7 @@ def servers(
         ),
         "trivial": (
             [*bentoml[:2], "bench.trivial_service:Trivial", *bentoml[2:]],
-            {"BENTOML_CONFIG_OPTIONS": f"services.Trivial.workers={workers}"},
+            {"TRIVIAL_WORKERS": str(workers)},
             "/readyz",
         ),
         "plain": (

@@ -32,6 +32,7 @@ training:
     params: {n_estimators: 100, random_state: 0}
 """
 BIN = Path(sys.executable).parent
+READY_TIMEOUT_S = 600  # a shared machine's load can slow a start (scipy's import) past the tests' limit
 
 
 def run_wrk(url: str, body: str, concurrency: int, duration: int) -> dict[str, float]:
@@ -89,7 +90,7 @@ def server(
     url = f"http://127.0.0.1:{port}"
     ready = ready_path or ("/openapi.json" if "uvicorn" in command[0] else "/readyz")
     try:
-        wait_ready(url, process, log, path=ready)
+        wait_ready(url, process, log, path=ready, timeout_s=READY_TIMEOUT_S)
         yield url
     finally:
         stop(process)

@@ -1,11 +1,12 @@
 """The framework's floor: a BentoML service whose `/predict` returns a constant (bench/scaling.py).
 
-Same defaults as the real service (access log off); workers come from
-`BENTOML_CONFIG_OPTIONS=services.Trivial.workers=N`.
+Same defaults as the real service (access log off); workers come from `TRIVIAL_WORKERS`
+(like the real service's `TABSERVE_WORKERS`).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import bentoml
@@ -13,7 +14,7 @@ import bentoml
 ANSWER = {"prediction": "benign", "probabilities": {"benign": 0.9, "malignant": 0.1}}
 
 
-@bentoml.service(workers=1, logging={"access": {"enabled": False}})
+@bentoml.service(workers=int(os.environ.get("TRIVIAL_WORKERS", "1")), logging={"access": {"enabled": False}})
 class Trivial:
     @bentoml.api
     async def predict(self, record: dict[str, Any]) -> dict[str, Any]:

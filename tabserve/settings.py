@@ -81,6 +81,21 @@ class BatchingSettings(_Frozen):
     max_latency_ms: int = Field(default=2000, ge=10)
 
 
+class TracingSettings(_Frozen):
+    """BentoML's `tracing` configuration, passed on (`tabserve.serving.tracing`).
+
+    Without an `exporter_type` no request is traced: BentoML's tracing middleware then skips them.
+    """
+
+    exporter_type: Literal["zipkin", "jaeger", "otlp", "in_memory"] | None = None
+    sample_rate: float | None = Field(default=None, ge=0, le=1)
+    excluded_urls: list[str] | None = Field(default=None, description="Regular expressions of URLs.")
+    timeout: int | None = Field(default=None, ge=1)
+    otlp: dict[str, Any] | None = Field(default=None, description="protocol, endpoint, ... (BentoML's).")
+    zipkin: dict[str, Any] | None = None
+    jaeger: dict[str, Any] | None = None
+
+
 class ServingSettings(_Frozen):
     model: str | None = Field(default=None, description="Tag to serve; default NAME:latest.")
     max_batch_records: int = Field(default=10_000, ge=1)
@@ -106,6 +121,7 @@ class ServingSettings(_Frozen):
         ge=1,
         description="Native (OpenMP, BLAS) threads per scoring process; null = cores // workers.",
     )
+    tracing: TracingSettings = TracingSettings()
 
 
 class LiveDriftSettings(_Frozen):
@@ -337,6 +353,7 @@ class Settings(_Frozen):
 # env var -> (section, key): deployment-specific values only.
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TABSERVE_MODEL": ("serving", "model"),
+    "TABSERVE_WORKERS": ("serving", "workers"),
     "TABSERVE_DATABASE_URL": ("monitoring", "database_url"),
     "TABSERVE_REDIS_URL": ("streaming", "redis_url"),
     "TABSERVE_STREAM_TRANSPORT": ("streaming", "transport"),

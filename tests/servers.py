@@ -43,8 +43,14 @@ def free_port() -> int:
             return port
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, path: str = "/readyz") -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+def wait_ready(
+    url: str,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    path: str = "/readyz",
+    timeout_s: float = READY_TIMEOUT_S,
+) -> None:
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()[-4000:]}")
@@ -52,7 +58,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, path: str 
             if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
                 return
         time.sleep(0.3)
-    raise RuntimeError(f"server not ready after {READY_TIMEOUT_S}s:\n{log.read_text()[-4000:]}")
+    raise RuntimeError(f"server not ready after {timeout_s}s:\n{log.read_text()[-4000:]}")
 
 
 def wait_for(condition: Any, timeout_s: float, what: str) -> Any:

@@ -105,11 +105,11 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 
 class AdminApi:
-    """Built at import (mounted on the service); the worker attaches its deployment when it starts."""
+    """Built at import (mounted on the service); `find_deployment` returns the worker's, once started."""
 
-    def __init__(self, token: str | None) -> None:
+    def __init__(self, token: str | None, find_deployment: Callable[[], DeploymentControl | None]) -> None:
         self.token = token or None
-        self.deployment: DeploymentControl | None = None
+        self.find_deployment = find_deployment
 
     def _denied(self, request: Request) -> JSONResponse | None:
         header = request.headers.get("authorization", "")
@@ -131,10 +131,11 @@ class AdminApi:
             denied = self._denied(request)
             if denied is not None:
                 return denied
-            if self.deployment is None:
+            deployment = self.find_deployment()
+            if deployment is None:
                 return _error(503, "the service is still starting")
             try:
-                return await handler(request, self.deployment)
+                return await handler(request, deployment)
             except SQLAlchemyError as error:  # the state lives there: nothing was changed
                 return _error(503, f"the deployment database is unreachable: {type(error).__name__}; retry")
 

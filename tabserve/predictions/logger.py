@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
+from tabserve.predictions.bulk_insert import insert_rows
 from tabserve.predictions.journal import Journal, adopt_journals
 from tabserve.predictions.migration import SchemaError, ensure_schema
 from tabserve.predictions.spool import (
@@ -45,7 +46,6 @@ from tabserve.predictions.spool import (
 )
 from tabserve.predictions.store import (
     database_key,
-    insert_predictions,
     make_engine,
     prepare_local_database,
     with_log_ids,
@@ -263,7 +263,7 @@ class PredictionLogger:
         if not self._schema_ready:
             ensure_schema(self.engine)
             self._schema_ready = True
-        insert_predictions(self.engine, rows)
+        insert_rows(self.engine, rows)  # driver-level: tabserve.predictions.bulk_insert
 
     def _write_isolating(self, rows: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
         """Write rows; on a data error split the batch until the rejected rows are found.

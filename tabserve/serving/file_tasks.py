@@ -1,8 +1,8 @@
 """File scoring as a service task: progress kept on disk per task id, so any worker can answer.
 
 Task ids are unguessable (BentoML's uuid4 for a submitted task, our own 128 random bits for a
-synchronous call) and validated before they touch the file system: a shared or guessable id
-let anyone download another caller's input and predictions (issue 12).
+synchronous call: `tabserve.serving.task_ids`) and validated before they touch the file system:
+a shared or guessable id let anyone download another caller's input and predictions (issue 12).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TASK_ID_RULE = "a task id is 1 to 64 letters, digits, '_' or '-'"
 MAX_MESSAGE_CHARS = 500
 UNEXPECTED_FAILURE = "the task failed on the server's side; the server log has the cause"
+LINK_SUFFIX = ".link"  # our id of a submitted upload -> BentoML's id for it (tabserve.serving.task_ids)
 
 
 def is_task_id(text: object) -> bool:
@@ -81,6 +82,22 @@ class ProgressStore:
     def output_dir(self, task_id: str) -> Path:
         return self.root / self._checked(task_id)
 
+    def link(self, ours: str, given: str) -> None:
+        """Remember that the upload we called `ours` is the task BentoML called `given`."""
+        temporary = self.root / f"{self._checked(ours)}{LINK_SUFFIX}.tmp"
+        temporary.write_text(self._checked(given))
+        temporary.replace(temporary.with_suffix(""))
+
+    def take_link(self, ours: str) -> str:
+        """The id the client was given for `ours`: the linked one (forgotten now), else `ours`."""
+        path = self.root / f"{self._checked(ours)}{LINK_SUFFIX}"
+        try:
+            given = path.read_text()
+        except FileNotFoundError:
+            return ours
+        path.unlink(missing_ok=True)
+        return self._checked(given)
+
     def result_file(self, task_id: str) -> Path | None:
         if not is_task_id(task_id):
             return None
@@ -93,6 +110,9 @@ class ProgressStore:
         for path in self.root.glob("*.json"):
             if path.stat().st_mtime < cutoff and is_task_id(path.stem):
                 shutil.rmtree(self.output_dir(path.stem), ignore_errors=True)
+                path.unlink(missing_ok=True)
+        for path in self.root.glob(f"*{LINK_SUFFIX}"):  # a submitted task that never started
+            if path.stat().st_mtime < cutoff:
                 path.unlink(missing_ok=True)
 
     def write(

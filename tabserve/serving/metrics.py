@@ -25,6 +25,7 @@ from tabserve.predictions.store import latest_runs
 logger = logging.getLogger(__name__)
 GAUGE_MODE: Final = "livemostrecent"
 LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)  # records per /predict batch
 
 
 class ServiceMetrics:
@@ -66,6 +67,9 @@ class ServiceMetrics:
         self.variant_latency = Histogram(
             "tabserve_variant_latency_seconds", "Scoring time per call", ["variant"], buckets=LATENCY_BUCKETS
         )
+        self.batch_size = Histogram(
+            "tabserve_batch_size", "Records per batch of /predict calls", ["variant"], buckets=BATCH_BUCKETS
+        )
         self.shadow_dropped = Counter("tabserve_shadow_dropped", "Shadow records dropped (queue full)")
         self.traffic_share = gauge("tabserve_traffic_share", "Share of traffic the policy sends", ["variant"])
         self.policy_version = gauge("tabserve_policy_version", "Version of the deployment state", [])
@@ -83,6 +87,9 @@ class ServiceMetrics:
         if error:
             self.variant_errors.labels(variant, model).inc(count)
         self.variant_latency.labels(variant).observe(seconds)
+
+    def observe_batch(self, variant: str, size: int) -> None:
+        self.batch_size.labels(variant).observe(size)
 
     def show_deployment(self, version: int, shares: dict[str, float], state: DeploymentState) -> None:
         self.policy_version.set(version)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
@@ -10,9 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import bentoml
 import pandas as pd
-from bentoml._internal.marshal.dispatcher import CorkDispatcher
-from bentoml.exceptions import ServiceUnavailable
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -29,6 +29,7 @@ from tabserve.cpu_budget import (
 from tabserve.model_store import StoredModel
 from tabserve.predictions.logger import PredictionLogger
 from tabserve.predictor import ERROR_COLUMN, Predictor
+from tabserve.serving.batcher import AdaptiveBatcher
 from tabserve.serving.metrics import ServiceMetrics
 from tabserve.settings import DEFAULT_VARIANT, ServingSettings
 
@@ -48,27 +49,27 @@ def tune_gc(threshold: int) -> None:
 _worker_budget: dict[str, int] = {}  # this worker's cores, workers and threads, for GET /model/
 
 
-def started_workers(service_name: str, declared: int) -> int:
-    """The worker count BentoML started: the decorator's, unless BENTOML_CONFIG_OPTIONS changed it.
+def check_worker_index(workers: int) -> None:
+    """Warn when BentoML started more workers than `serving.workers` says (its own config won).
 
-    Read from BentoML's merged configuration (the same value its allocator spawned workers from;
-    there is no public accessor in 1.4).
+    The thread budget divides the cores by `serving.workers` (or `TABSERVE_WORKERS`): a
+    `workers` set in BentoML's configuration instead is not seen by it, and BentoML has no
+    public accessor for its worker count; each worker knows its own 1-based index, though.
     """
-    from bentoml._internal.configuration.containers import BentoMLContainer
+    index = bentoml.server_context.worker_index
+    if index is not None and index > workers:
+        logger.warning(
+            "worker %d of %d: BentoML started more workers than serving.workers; set the count with "
+            "serving.workers or TABSERVE_WORKERS so each worker's thread budget matches",
+            index,
+            workers,
+        )
 
-    try:
-        workers = BentoMLContainer.config.services.get()[service_name]["workers"]
-    except (KeyError, TypeError):
-        return declared
-    if workers == "cpu_count":
-        return os.cpu_count() or 1  # what BentoML's allocator counts for "cpu_count"
-    return int(workers) if isinstance(workers, int) and workers > 0 else declared
 
-
-def limit_worker_threads(settings: ServingSettings, service_name: str, declared_workers: int) -> int:
+def limit_worker_threads(settings: ServingSettings, workers: int) -> int:
     """In a service worker: limit native thread pools to this worker's share of the usable cores."""
+    check_worker_index(workers)
     cores = available_cores()
-    workers = started_workers(service_name, declared_workers)
     threads = threads_per_worker(cores, workers, settings.threads_per_worker)
     limit_native_threads(threads)
     _worker_budget.update(usable_cores=cores, workers=workers, threads_per_worker=threads)
@@ -82,10 +83,6 @@ def worker_runtime() -> dict[str, Any]:
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
-
-
-def _overloaded() -> Any:
-    raise ServiceUnavailable("the batcher is over its latency budget; retry shortly")
 
 
 def log_rows(
@@ -126,15 +123,13 @@ class Scorer:
         self.prediction_logger = prediction_logger
         self.metrics = metrics
         self.variant = variant
-        # BentoML's own adaptive batcher (CORK), used in-process on an inner batch method, so
-        # single-record calls share one vectorised predict without a second service hop.
-        self._dispatcher: CorkDispatcher[dict[str, Any], dict[str, Any]] = CorkDispatcher(
-            max_latency_in_ms=settings.batching.max_latency_ms,
+        # Concurrent single records share one vectorised predict (tabserve.serving.batcher).
+        self._batcher: AdaptiveBatcher[dict[str, Any], dict[str, Any]] = AdaptiveBatcher(
+            self._score_in_thread,
             max_batch_size=settings.batching.max_batch_size,
-            fallback=_overloaded,
-            get_batch_size=lambda _record: 1,
+            max_latency_s=settings.batching.max_latency_ms / 1000,
+            on_batch=None if metrics is None else functools.partial(metrics.observe_batch, variant),
         )
-        self._batched = self._dispatcher(self._score_in_thread)
 
     @property
     def tag(self) -> str:
@@ -183,12 +178,11 @@ class Scorer:
         return await run_in_threadpool(self.score_records, records)
 
     async def score_one(self, record: dict[str, Any]) -> dict[str, Any]:
-        result = await self._batched(record)
-        assert result is not None  # the fallback raises instead of returning
-        return result
+        """Score one record with whatever else is waiting; 503 past the latency budget."""
+        return await self._batcher.submit(record)
 
     def stop_batching(self) -> None:
-        self._dispatcher.shutdown()
+        self._batcher.close()
 
     def shutdown(self) -> None:
         """Stop batching, then drain the prediction log (graceful shutdown loses nothing)."""

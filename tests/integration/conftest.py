@@ -118,6 +118,6 @@ def deployment_server(
         "TABSERVE_ADMIN_TOKEN": ADMIN_TOKEN,
     }
     if workers > 1:
-        env["BENTOML_CONFIG_OPTIONS"] = f"services.TabularModel.workers={workers}"
+        env["TABSERVE_WORKERS"] = str(workers)
     with bentoml_server(logs, env) as url:
         yield url

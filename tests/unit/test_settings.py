@@ -42,9 +42,11 @@ def test_environment_overrides_thresholds_and_urls() -> None:
         "TABSERVE_DRIFT_SHARE": "0.3",
         "TABSERVE_DATABASE_URL": "sqlite:///x.db",
         "TABSERVE_MIN_SAMPLES": "9",
+        "TABSERVE_WORKERS": "3",
     }
     settings = load_settings(DEFAULT_CONFIG_PATH, environ=environ)
     assert settings.monitoring.drift_share == 0.3 and settings.monitoring.min_samples == 9
+    assert settings.serving.workers == 3
     assert settings.monitoring.url == "sqlite:///x.db"
 
 

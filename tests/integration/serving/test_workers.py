@@ -107,13 +107,13 @@ def test_two_workers_take_one_thread_each_and_log_every_prediction_once_in_postg
     assert sorted(logged) == sorted(answered)  # every answer logged, each request id once
 
 
-def test_bentoml_config_options_win_and_the_thread_setting_overrides_in_sqlite(
+def test_the_workers_variable_wins_and_the_thread_setting_overrides_in_sqlite(
     default_model: StoredModel, logs: Path
 ) -> None:
     database = logs / "two-workers.db"
     env = {
         "TABSERVE_CONFIG": _config(logs, {"workers": 1, "threads_per_worker": 3}, database),
-        "BENTOML_CONFIG_OPTIONS": "services.TabularModel.workers=2",
+        "TABSERVE_WORKERS": "2",
     }
     records = reference_records(default_model, 50)
     with bentoml_server(logs, env) as url:
