@@ -76,16 +76,20 @@ def _no_database_yet(settings: Settings) -> bool:
 
 
 def current_policy(settings: Settings) -> Policy:
-    """The policy the service applies now (read from the prediction-log database)."""
+    """The policy the service applies now (read from the prediction-log database).
+
+    An unreachable database is an error, not a fall-back to a model that may not be the served one.
+    """
     if _no_database_yet(settings):
         return settings.policy
     engine = make_engine(settings.monitoring.url)
     try:
         return stored_policy(engine, settings.policy, list(settings.variants))
     except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or type(error).__name__).strip().splitlines()[0]
         raise DeploymentStateError(
-            f"cannot read the deployment state from the database ({type(error).__name__}: "
-            f"{str(error).splitlines()[0]}); name the model with --model"
+            f"prediction-log database unreachable: {reason}; it says which model is served: "
+            "name the model with --model to go on without it"
         ) from None
     finally:
         engine.dispose()

@@ -8,11 +8,17 @@ from pathlib import Path
 import pytest
 
 from tabserve.deployment.policy import DeploymentState, promote, start_rollout
-from tabserve.deployment.served import current_policy, primary_model, served_models, served_variants
+from tabserve.deployment.served import (
+    DeploymentStateError,
+    current_policy,
+    primary_model,
+    served_models,
+    served_variants,
+)
 from tabserve.deployment.store import Change, write_state
 from tabserve.predictions.migration import ensure_schema
 from tabserve.predictions.store import make_engine
-from tabserve.settings import Policy, Settings
+from tabserve.settings import MonitoringSettings, Policy, Settings
 
 VARIANTS = {"blue": "m:1", "green": "m:2", "red": "m:3"}
 CHANGE = Change("test", "set", "test")
@@ -76,3 +82,11 @@ def test_a_stored_state_that_does_not_fit_the_variants_is_ignored_as_the_service
     other = DeploymentState(policy=Policy(strategy="single", active="purple"))
     write_state(engine, None, other.to_json(), CHANGE)
     assert served_models(settings) == {"blue": "m:1"}
+
+
+def test_an_unreachable_database_says_so_and_how_to_go_on(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path).model_copy(
+        update={"monitoring": MonitoringSettings(database_url="postgresql+psycopg://x@127.0.0.1:1/none")}
+    )
+    with pytest.raises(DeploymentStateError, match=r"database unreachable.*--model"):
+        served_models(settings)
