@@ -18,7 +18,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 BENTOML = str(Path(sys.executable).with_name("bentoml"))
-READY_TIMEOUT_S = 90
+READY_TIMEOUT_S = 240  # a start on a loaded, shared machine (scipy's import alone) took over 90 s
 
 
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
