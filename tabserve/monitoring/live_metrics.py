@@ -8,7 +8,10 @@ and ROC AUC (from the logged probabilities), so Prometheus can alert between dri
 One worker computes it (BentoML's worker 1): the gauges are shared by every worker of the
 process tree ("livemostrecent"), and each worker doing the same reads would multiply the cost.
 The bins are made once per variant, in the thread, from the model's reference sample.
-Cost measured by `bench/live_drift.py` (docs/monitoring.md, "Live drift metrics").
+Measured (`bench/live_drift.py`, 10,000 rows x 30 features, a loaded 2-core machine): one
+refresh 0.5 to 1.4 s, mostly parsing the JSON rows, holding the worker's GIL meanwhile: every 5 s
+it raised p99 at c=32 by 1.3x to 1.6x (throughput unchanged); at the default 300 s it overlaps
+~0.2% of requests. Hence minutes, not seconds, between refreshes.
 """
 
 from __future__ import annotations
