@@ -80,7 +80,7 @@ def read_live_window(engine: Engine, model: str, variant: str, rows: int) -> pd.
     query = (
         select(predictions.c.features, predictions.c.prediction, predictions.c.probabilities)
         .where(predictions.c.model == model, predictions.c.variant == variant)
-        .order_by(predictions.c.id.desc())
+        .order_by(predictions.c.ts.desc())  # the (variant, ts) index: a canary's rows without a scan
         .limit(rows)
     )
     with engine.connect() as connection:

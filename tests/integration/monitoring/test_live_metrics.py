@@ -6,6 +6,7 @@ reference records with `mean radius` moved far out, the other features as they w
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -87,4 +88,8 @@ def test_shifted_traffic_shows_on_metrics_between_job_runs(
         text=True,
     )
     assert job.returncode in (0, 1), job.stdout + job.stderr
-    assert "estimated quality accuracy (no labels): training" in job.stdout, job.stdout
+    summary = json.loads(Path(job.stdout.split("summary: ")[1].split()[0]).read_text())
+    assert (
+        summary["estimated_quality"]["metric"] == "accuracy" and summary["estimated_quality"]["rows"] == ROWS
+    )
+    assert "estimated quality: " in job.stdout and "accuracy estimated" in job.stdout, job.stdout
