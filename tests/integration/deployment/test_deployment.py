@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -397,22 +398,27 @@ def _run_rollout(
         "variants": {"champion": champion.tag, "candidate": candidate.tag},
         "rollout": {**FAST_ROLLOUT, **(guards or {})},
     }
-    with deployment_server(logs, deployment, database) as url, Traffic(url, records) as traffic:
+    with deployment_server(logs, deployment, database) as url:
         started = admin(url, "rollout", reason="ship the candidate")
         assert started.status_code == 200, started.text
         assert started.json()["traffic"] == {"champion": 0.8, "candidate": 0.2}
+        # No traffic yet: the step waits for its requests, and `status` says how far it is.
+        wait_for(lambda: state(url)["progress"] is not None, 30, "the step judged once")
         running = _deploy_cli(url, "status").stdout
-        assert "rollout: running, step 1/2 (20% of traffic): " in running, running
+        assert re.search(
+            r"rollout: running, step 1/2 \(20% of traffic\): 0/40 candidate requests, \d+/3 s", running
+        )
+        with Traffic(url, records) as traffic:
 
-        def finished() -> dict[str, Any] | None:
-            rollout = state(url)["state"]["rollout"]
-            return rollout if rollout["state"] != "running" else None
+            def finished() -> dict[str, Any] | None:
+                rollout = state(url)["state"]["rollout"]
+                return rollout if rollout["state"] != "running" else None
 
-        rollout = wait_for(finished, 90, "the rollout to finish")
-        metrics = metric_samples(url)
-        assert metrics[("tabserve_rollout_state", (("state", rollout["state"]),))] == 1.0
-        events = httpx.get(f"{url}/admin/events", headers=AUTH).json()["events"]
-        assert events[0]["actor"] == "rollout" and events[0]["reason"] == rollout["reason"]
+            rollout = wait_for(finished, 90, "the rollout to finish")
+            metrics = metric_samples(url)
+            assert metrics[("tabserve_rollout_state", (("state", rollout["state"]),))] == 1.0
+            events = httpx.get(f"{url}/admin/events", headers=AUTH).json()["events"]
+            assert events[0]["actor"] == "rollout" and events[0]["reason"] == rollout["reason"]
         finished_status = _deploy_cli(url, "status").stdout
         assert f"last rollout: {rollout['state'].replace('_', ' ')} at step " in finished_status
         after_rollback = ""
