@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
-from tabserve.predictions.migration import alembic_config
+from tabserve.predictions.migration import alembic_config, ensure_schema
+from tabserve.predictions.store import make_engine
 from tabserve.predictions.tables import metadata
 
 ROLLOUT_INDEX = "ix_predictions_variant_ts"
+JOIN_TIMEOUT_S = 180  # each spawned process imports SQLAlchemy and Alembic: slow on a loaded machine
 
 
 def schema_diff(engine: Engine) -> list[object]:
@@ -27,3 +31,21 @@ def diff_names(engine: Engine) -> list[tuple[str, str]]:
 def migrate_to(engine: Engine, revision: str) -> None:
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), revision)
+
+
+def ensure_in_a_process(url: str) -> None:
+    """A worker or replica starting: the target of a spawned process (this module imports little)."""
+    engine = make_engine(url)
+    ensure_schema(engine)
+    engine.dispose()
+
+
+def start_together(url: str, processes: int = 4) -> list[int | None]:
+    """`processes` processes meeting the database at once; their exit codes."""
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=ensure_in_a_process, args=(url,)) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(JOIN_TIMEOUT_S)
+    return [worker.exitcode for worker in workers]

@@ -3,7 +3,6 @@ older schema (on PostgreSQL and on an SQLite file): stop with the one command to
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
 import subprocess
@@ -15,10 +14,10 @@ import httpx
 import pytest
 
 from tabserve.model_store import StoredModel
-from tabserve.predictions.migration import ensure_schema, head_revision, schema_status, upgrade
+from tabserve.predictions.migration import head_revision, schema_status, upgrade
 from tabserve.predictions.store import make_engine
 from tests.factories import reference_records
-from tests.migrations import ROLLOUT_INDEX, diff_names, migrate_to, schema_diff
+from tests.migrations import ROLLOUT_INDEX, diff_names, migrate_to, schema_diff, start_together
 from tests.postgres import temporary_database
 from tests.servers import BENTOML, REPO, bentoml_server, free_port, private_home
 
@@ -41,20 +40,8 @@ def test_the_migrations_build_exactly_the_declared_tables_on_postgresql(database
     engine.dispose()
 
 
-def _ensure_in_a_process(url: str) -> None:
-    engine = make_engine(url)
-    ensure_schema(engine)
-    engine.dispose()
-
-
 def test_replicas_starting_together_on_an_empty_database_create_it_once(database: str) -> None:
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_ensure_in_a_process, args=(database,)) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    assert start_together(database) == [0, 0, 0, 0]
     engine = make_engine(database)
     assert schema_diff(engine) == []
     engine.dispose()

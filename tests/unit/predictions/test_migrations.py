@@ -3,7 +3,6 @@ or missing schema on SQLite (the same checks on PostgreSQL: tests/integration/pr
 
 from __future__ import annotations
 
-import multiprocessing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from tabserve.predictions.migration import (
 from tabserve.predictions.store import insert_predictions, make_engine
 from tabserve.predictions.tables import metadata, predictions
 from tests.factories import prediction_rows
-from tests.migrations import ROLLOUT_INDEX, diff_names, migrate_to, schema_diff
+from tests.migrations import ROLLOUT_INDEX, diff_names, migrate_to, schema_diff, start_together
 
 
 @pytest.fixture
@@ -58,19 +57,9 @@ def test_an_empty_database_is_created_once(database: Engine) -> None:
     assert status.current == head_revision() and status.tables == frozenset(metadata.tables)
 
 
-def _ensure_in_a_process(url: str) -> None:
-    ensure_schema(make_engine(url))
-
-
 def test_workers_starting_together_on_an_empty_database_create_it_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'log.db'}"
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_ensure_in_a_process, args=(url,)) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    assert start_together(url) == [0, 0, 0, 0]
     assert schema_diff(make_engine(url)) == []
 
 
