@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from threadpoolctl import threadpool_limits
 
@@ -140,6 +141,23 @@ def test_calibration_is_small_plain_json_with_non_decreasing_curves(trained: dic
         assert np.all(np.diff(curve["x"]) >= 0) and np.all(np.diff(curve["y"]) >= 0)
         assert curve["y"][0] >= 0 and curve["y"][-1] <= 1
     assert len(json.dumps(calibration)) < 20_000
+
+
+def test_a_curve_with_more_steps_than_the_cap_is_thinned_to_it() -> None:
+    """The fixture's curves have ~70 knots; 400,000 held-out rows give an isotonic fit with more
+    steps than MAX_KNOTS, so the cap itself is exercised (and the thinned curve still calibrates)."""
+    rng = np.random.default_rng(0)
+    scores = rng.uniform(size=400_000)
+    labels = (rng.uniform(size=scores.size) < scores).astype(int)  # already calibrated: P(1) = score
+    full = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, labels)
+    assert len(full.X_thresholds_) > MAX_KNOTS
+    (curve,) = fit_calibration(np.column_stack([1 - scores, scores]), labels, [0, 1])["curves"]
+    assert len(curve["x"]) == len(curve["y"]) == MAX_KNOTS
+    ends = (full.X_thresholds_[0], full.X_thresholds_[-1])
+    assert (curve["x"][0], curve["x"][-1]) == pytest.approx(ends, abs=1e-5)  # stored to 6 decimals
+    grid = np.linspace(0, 1, 1_001)
+    gap = np.abs(np.interp(grid, curve["x"], curve["y"]) - full.predict(grid))
+    assert gap.max() < 0.05 and gap.mean() < 0.005  # thinning moves a step edge, not the curve
 
 
 def test_calibrated_rows_are_probabilities(trained: dict[str, Any]) -> None:
