@@ -59,3 +59,17 @@ def reference_records(model: StoredModel, count: int | None = None) -> list[dict
 def train_cli(argv: list[str]) -> int:
     """`tabserve train ARGV` in this process: the exit code."""
     return tabserve_main(["train", *argv])
+
+
+def drift_frame(rows: int, seed: int, shift_a: float = 0.0) -> pd.DataFrame:
+    """Two numeric features and a categorical one, with a prediction column; `shift_a` moves `a`."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(0, 1, rows) + shift_a,
+            "b": rng.normal(5, 2, rows),
+            "c": rng.choice(["x", "y", "z"], rows, p=[0.5, 0.3, 0.2]),
+        }
+    )
+    frame["prediction"] = np.where(frame["b"] > 5, "hi", "lo")
+    return frame

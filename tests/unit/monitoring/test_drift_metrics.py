@@ -4,8 +4,6 @@ Evidently runs for real on frames with a known answer: column `a` is shifted by 
 deviations, `b` and `c` are drawn from the reference's distribution.
 """
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from tabserve.monitoring.drift_metrics import (
@@ -16,30 +14,20 @@ from tabserve.monitoring.drift_metrics import (
 )
 from tabserve.schema import infer_schema
 from tabserve.settings import MonitoringSettings
+from tests.factories import drift_frame
 
 SETTINGS = MonitoringSettings()
 
 
-def draw(rows: int, seed: int, shift_a: float = 0.0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "a": rng.normal(0, 1, rows) + shift_a,
-            "b": rng.normal(5, 2, rows),
-            "c": rng.choice(["x", "y", "z"], rows, p=[0.5, 0.3, 0.2]),
-        }
-    )
-    frame["prediction"] = np.where(frame["b"] > 5, "hi", "lo")
-    return frame
-
-
-SCHEMA = infer_schema(draw(10, seed=0)[["a", "b", "c"]])
+SCHEMA = infer_schema(drift_frame(10, seed=0)[["a", "b", "c"]])
 
 
 @pytest.fixture(scope="module")
 def shifted_run() -> tuple[object, object]:
     metrics = build_metrics(SCHEMA, True, SETTINGS)
-    return run_report(draw(1000, seed=1), draw(1000, seed=2, shift_a=1.5), SCHEMA, True, metrics), metrics
+    return run_report(
+        drift_frame(1000, seed=1), drift_frame(1000, seed=2, shift_a=1.5), SCHEMA, True, metrics
+    ), metrics
 
 
 def test_the_shifted_column_drifts_and_the_others_do_not(shifted_run: tuple[object, object]) -> None:
@@ -78,7 +66,7 @@ def test_a_result_without_its_drift_test_is_an_error_not_no_drift() -> None:
     from tabserve.monitoring.drift_metrics import data_definition, prepare
 
     definition = data_definition(SCHEMA, True)
-    frames = [prepare(draw(300, seed), SCHEMA, True) for seed in (3, 4)]
+    frames = [prepare(drift_frame(300, seed), SCHEMA, True) for seed in (3, 4)]
     untested = Report(metrics.all, include_tests=False).run(
         *(Dataset.from_pandas(frame, data_definition=definition) for frame in frames)
     )
