@@ -9,13 +9,17 @@ fields, too.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 # A class label in its own JSON type (classes may be text, numbers or booleans), or a
 # regressor's value. bool first: pydantic's smart union keeps the exact type it is given.
-Label = bool | int | float | str
+# Documented as `oneOf`, not pydantic's `anyOf`: BentoML's OpenAPI writer replaces an `anyOf`
+# by its first branch (`_flatten_field`), which declared every prediction a boolean. The three
+# JSON types are disjoint (an integer is a `number`), so exactly one branch matches.
+LABEL_SCHEMA = {"oneOf": [{"type": "boolean"}, {"type": "number"}, {"type": "string"}]}
+Label = Annotated[bool | int | float | str, WithJsonSchema(LABEL_SCHEMA)]
 
 
 def _absent(value: Any) -> bool:

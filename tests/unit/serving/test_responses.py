@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import bentoml
+import jsonschema  # schemathesis's validator: the one the fuzz test judges answers with
 
 from tabserve.serving.responses import Prediction, prediction, predictions
 
@@ -42,3 +43,26 @@ def test_bentoml_takes_the_model_class_as_the_output_spec() -> None:
     assert issubclass(apis["typed"].output_spec, Prediction)
     assert apis["typed"].output_spec.mime_type() == "application/json"
     assert not issubclass(apis["untyped"].output_spec, Prediction)
+
+
+def test_the_openapi_document_accepts_every_label_type() -> None:
+    """BentoML's OpenAPI writer keeps only the first branch of an `anyOf`: the document said
+    every prediction was a boolean, and the fuzz test saw `"benign"` violate it (CI, stop 17)."""
+
+    @bentoml.service
+    class Documented:
+        @bentoml.api
+        def predict(self, record: dict[str, Any]) -> Prediction:
+            return prediction({**CLASSIFIED, **ANSWERED})
+
+    document = Documented.openapi_spec.asdict()  # type: ignore[attr-defined]
+    answer = document["paths"]["/predict"]["post"]["responses"][200]["content"]["application/json"]
+    for label in ("benign", 1, True, 2.5):
+        body = json.loads(prediction({**CLASSIFIED, "prediction": label, **ANSWERED}).model_dump_json())
+        jsonschema.validate(body, answer["schema"])
+    try:
+        jsonschema.validate({**CLASSIFIED, "prediction": None, **ANSWERED}, answer["schema"])
+    except jsonschema.ValidationError:
+        pass
+    else:
+        raise AssertionError("a null prediction passed: the label schema accepts anything")
