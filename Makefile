@@ -41,9 +41,10 @@ format: env ## apply ruff's formatting and fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-services: ## start local PostgreSQL and Redis if down; install nginx (replicas test) if missing
+services: ## start local PostgreSQL and Redis if down; install nginx (replicas test) and chromium (dashboard test) if missing
 	scripts/start-services.sh
 	scripts/install-nginx.sh
+	scripts/install-chromium.sh
 
 test: lint services docker-engine ## lint, type-check, start the servers and Docker, then every test
 	$(PY) -m pytest

@@ -6,8 +6,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tabserve.model_store import StoredModel
 
 # Set before anything imports bentoml: the store location is read once, at import.
 _HOME = Path(tempfile.mkdtemp(prefix="tabserve-test-home-"))
@@ -32,3 +36,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(scope="session")
 def bentoml_home() -> Path:
     return _HOME
+
+
+@pytest.fixture(scope="session")
+def census_model(tmp_path_factory: pytest.TempPathFactory) -> StoredModel:
+    """The census-like model (tests/census.py), trained once per run for unit and integration tests."""
+    from tests.census import train_census_model  # imports bentoml: after BENTOML_HOME is set
+
+    return train_census_model(tmp_path_factory.mktemp("census"))

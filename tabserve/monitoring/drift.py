@@ -20,6 +20,7 @@ from tabserve.monitoring.alarm import DataDriftJudgement, importance_weights, ju
 from tabserve.monitoring.drift_metrics import ColumnDrift, build_metrics, read_column_drifts, run_report
 from tabserve.monitoring.estimated_quality import EstimatedQuality
 from tabserve.monitoring.quality import Quality, judge_quality, quality
+from tabserve.monitoring.quality_series import QualitySeries
 from tabserve.predictor import PREDICTION_COLUMN
 from tabserve.schema import FeatureSchema
 from tabserve.settings import MonitoringSettings
@@ -149,10 +150,12 @@ def compare(
     classifier: bool,
     settings: MonitoringSettings,
     importance: dict[str, float] | None = None,
+    series: QualitySeries | None = None,
 ) -> tuple[DriftResult, Any]:
     """Returns the result and Evidently's snapshot (None when there was not enough data).
 
     `importance`: the model's mean permutation importance per feature (None: not recorded).
+    `series`: quality columns whose means the snapshot stores for the dashboard (not compared).
     """
     if len(current) < settings.min_samples:
         return DriftResult(
@@ -162,8 +165,9 @@ def compare(
         ), None
     # Dates and times are not compared: their values move forward by nature (every new date is
     # "unseen"); their numeric parts would fire on any window of another month.
-    metrics = build_metrics(schema, classifier, settings)
-    snapshot = run_report(reference, current, schema, classifier, metrics)
+    metrics = build_metrics(schema, classifier, settings, series.columns if series else ())
+    quality_frames = (series.current, series.reference) if series else None
+    snapshot = run_report(reference, current, schema, classifier, metrics, quality_frames)
     drifts = read_column_drifts(snapshot, metrics)
     prediction = drifts.pop(PREDICTION_COLUMN, None)
     judgement = judge_data_drift(

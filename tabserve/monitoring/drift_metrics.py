@@ -13,14 +13,15 @@ count the same columns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.core.metric_types import TestStatus
-from evidently.metrics import DriftedColumnsCount, ValueDrift
+from evidently.metrics import DriftedColumnsCount, MeanValue, ValueDrift
 
 from tabserve.errors import TabserveError
 from tabserve.predictor import PREDICTION_COLUMN
@@ -48,14 +49,18 @@ class DriftMetrics:
 
     columns: dict[str, ValueDrift]
     count: DriftedColumnsCount
+    quality: dict[str, MeanValue] = field(default_factory=dict)  # quality_series.py: not compared
 
     @property
     def all(self) -> list[Any]:
-        return [*self.columns.values(), self.count]
+        return [*self.columns.values(), self.count, *self.quality.values()]
 
 
-def build_metrics(schema: FeatureSchema, classifier: bool, settings: MonitoringSettings) -> DriftMetrics:
-    """A `ValueDrift` per compared feature and for the prediction, and the features' drift count."""
+def build_metrics(
+    schema: FeatureSchema, classifier: bool, settings: MonitoringSettings, quality: Sequence[str] = ()
+) -> DriftMetrics:
+    """A `ValueDrift` per compared feature and for the prediction, the features' drift count, and
+    the mean of each `quality` column (the window's quality, for the dashboard)."""
 
     def drift(column: str, numeric: bool) -> ValueDrift:
         if numeric:
@@ -74,11 +79,11 @@ def build_metrics(schema: FeatureSchema, classifier: bool, settings: MonitoringS
         cat_threshold=settings.cat_threshold,
         tests=[],  # its share test would judge by the share alone; our alarm policy judges (alarm.py)
     )
-    return DriftMetrics(columns, count)
+    return DriftMetrics(columns, count, {name: MeanValue(column=name, tests=[]) for name in quality})
 
 
-def data_definition(schema: FeatureSchema, classifier: bool) -> DataDefinition:
-    numeric, categorical = list(schema.numeric), list(schema.categorical)
+def data_definition(schema: FeatureSchema, classifier: bool, quality: Sequence[str] = ()) -> DataDefinition:
+    numeric, categorical = [*schema.numeric, *quality], list(schema.categorical)
     (categorical if classifier else numeric).append(PREDICTION_COLUMN)
     return DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
 
@@ -101,13 +106,20 @@ def run_report(
     schema: FeatureSchema,
     classifier: bool,
     metrics: DriftMetrics,
+    quality: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> Any:
-    """Evidently's snapshot of the metrics (its tests included: they carry each column's verdict)."""
-    definition = data_definition(schema, classifier)
+    """Evidently's snapshot of the metrics (its tests included: they carry each column's verdict).
+
+    `quality`: the quality columns of (current, reference), joined to each (quality_series.py).
+    """
+    now, then = prepare(current, schema, classifier), prepare(reference, schema, classifier)
+    if quality is not None:
+        now, then = now.join(quality[0]), then.join(quality[1])
+    definition = data_definition(schema, classifier, list(metrics.quality))
     report = Report(metrics.all, include_tests=True)
     return report.run(
-        Dataset.from_pandas(prepare(current, schema, classifier), data_definition=definition),
-        Dataset.from_pandas(prepare(reference, schema, classifier), data_definition=definition),
+        Dataset.from_pandas(now, data_definition=definition),
+        Dataset.from_pandas(then, data_definition=definition),
     )
 
 

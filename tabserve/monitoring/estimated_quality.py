@@ -170,17 +170,27 @@ def probability_matrix(rows: Iterable[dict[str, float] | None], classes: Sequenc
     )
 
 
-def estimate_for_window(
-    stored: StoredModel, window: pd.DataFrame, metric: str, allowed_drop: float
-) -> EstimatedQuality | None:
-    """The drift job's hook: score the window's features with the model, estimate, judge.
+def window_probabilities(stored: StoredModel, window: pd.DataFrame) -> np.ndarray | None:
+    """The model's probabilities for the window's features, re-scored (rows x classes).
 
     None for a regressor, a model trained before calibration was stored, or an empty window.
     """
-    calibration = stored.metadata.get(CALIBRATION_KEY)
-    if calibration is None or window.empty:
+    if stored.metadata.get(CALIBRATION_KEY) is None or window.empty:
         return None
     predictor = stored.load_predictor()
-    proba = predictor.predict_frame(window)[predictor.output_columns[1:]].to_numpy(dtype=float)
+    return predictor.predict_frame(window)[predictor.output_columns[1:]].to_numpy(dtype=float)
+
+
+def expected_correct(proba: np.ndarray, calibration: dict[str, Any]) -> np.ndarray:
+    """Per row, the calibrated probability that the model's answer is right: its mean is the
+    estimated accuracy (the dashboard averages it per run, quality_series.py)."""
+    return calibrate(proba, calibration)[np.arange(len(proba)), proba.argmax(axis=1)]
+
+
+def estimate_for_window(
+    stored: StoredModel, proba: np.ndarray, metric: str, allowed_drop: float
+) -> EstimatedQuality | None:
+    """The drift job's hook: estimate from the window's probabilities (`window_probabilities`), judge."""
     training = dict(stored.metadata.get("metrics", {}))
-    return judge_estimate(estimate_quality(proba, calibration), training, metric, allowed_drop, len(window))
+    values = estimate_quality(proba, stored.metadata[CALIBRATION_KEY])
+    return judge_estimate(values, training, metric, allowed_drop, len(proba))

@@ -12,12 +12,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
-from tabserve.model_store import get_model
+from tabserve.model_store import StoredModel, get_model
 from tabserve.monitoring.alarm import policy_summary
 from tabserve.monitoring.drift import DriftResult, compare
-from tabserve.monitoring.estimated_quality import estimate_for_window
+from tabserve.monitoring.estimated_quality import (
+    CALIBRATION_KEY,
+    estimate_for_window,
+    expected_correct,
+    window_probabilities,
+)
+from tabserve.monitoring.quality_series import QualitySeries, quality_series
 from tabserve.monitoring.report_verdict import verdict_section, with_verdict
 from tabserve.monitoring.retention import prune_reports, report_stamp
 from tabserve.monitoring.table import ordered_features
@@ -60,6 +68,24 @@ def _write_html(snapshot: Any, summary: dict[str, Any], code: int, path: Path) -
     path.write_text(page, encoding="utf-8")
 
 
+def _quality_series(
+    stored: StoredModel,
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    classifier: bool,
+    proba: np.ndarray | None,
+    min_labels: int,
+) -> QualitySeries:
+    """The window's and the reference's quality columns (the estimate: for a calibrated classifier)."""
+    expected = None
+    if proba is not None:
+        calibration = stored.metadata[CALIBRATION_KEY]
+        on_reference = window_probabilities(stored, reference)
+        assert on_reference is not None  # calibrated, and the reference is never empty
+        expected = (expected_correct(proba, calibration), expected_correct(on_reference, calibration))
+    return quality_series(current, reference, classifier, min_labels, expected)
+
+
 def run_job(
     tag: str,
     window: Window,
@@ -86,11 +112,13 @@ def run_job(
     steps.update()
     steps.set_postfix_str("comparing with reference")
     importance = stored.metadata.get(IMPORTANCE_KEY, {}).get("mean")
-    result, snapshot = compare(
-        stored.load_reference(), current, stored.schema, classifier, settings, importance
-    )
-    if result.dataset_drift is not None:  # enough rows for a verdict: estimate quality without labels
-        estimated = estimate_for_window(stored, current, settings.estimated_metric, settings.quality_drop)
+    reference = stored.load_reference()
+    enough = len(current) >= settings.min_samples  # else no verdict: nothing is scored
+    proba = window_probabilities(stored, current) if enough else None
+    series = _quality_series(stored, current, reference, classifier, proba, settings.min_labels)
+    result, snapshot = compare(reference, current, stored.schema, classifier, settings, importance, series)
+    if proba is not None:  # estimate quality without labels
+        estimated = estimate_for_window(stored, proba, settings.estimated_metric, settings.quality_drop)
         result = replace(result, estimated_quality=estimated)
     steps.update()
     now = datetime.now(UTC)

@@ -60,15 +60,19 @@ def judge_quality(result: Quality, allowed_drop: float) -> Quality:
     return Quality(result.metric, result.reference, result.current, result.labelled, degraded)
 
 
+def per_row_quality(truth: pd.Series, predicted: pd.Series, classifier: bool) -> pd.Series:
+    """Pure: 1.0/0.0 per right/wrong answer (classifiers) or the absolute error (regressors)."""
+    if classifier:
+        return (predicted.map(label_text) == truth.map(label_text)).astype(float)
+    return (predicted.astype(float) - truth.astype(float)).abs()
+
+
 def outcome_scores(frame: pd.DataFrame, classifier: bool) -> np.ndarray:
     """Per labelled row: 1/0 correct (classifiers) or the absolute error (regressors)."""
     labelled = frame[frame[LABEL_COLUMN].notna()]
-    if classifier:
-        return (labelled["prediction"].map(label_text) == labelled[LABEL_COLUMN].map(label_text)).to_numpy(
-            dtype=float
-        )
-    errors = labelled["prediction"].astype(float) - labelled[LABEL_COLUMN].astype(float)
-    return errors.abs().to_numpy()
+    return per_row_quality(labelled[LABEL_COLUMN], labelled[PREDICTION_COLUMN], classifier).to_numpy(
+        dtype=float
+    )
 
 
 def accuracy_interval(correct: int, total: int, alpha: float = ALPHA) -> tuple[float, float]:

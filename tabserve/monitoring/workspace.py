@@ -4,9 +4,10 @@ Before, every project's dashboard said "This dashboard is currently empty" and e
 same name and no tags, so an alarm could not be told from a clean run without opening each
 (issue 15). Now a project gets its panels when it has none (created, or left empty by an older
 version): the share of drifted features over time and its last value, drift scores of the most
-important features, and prediction drift. Each run is named `<model> <variant> <VERDICT>` and
-carries tags (the verdict, `variant:<name>`, `alarm` on an alarm) and metadata (model, variant,
-verdict, window, exit code), which the UI filters on.
+important features, prediction drift, and quality: realized (from feedback labels) and
+estimated without labels (CBPE), against the reference's (quality_series.py). Each run is
+named `<model> <variant> <VERDICT>` and carries tags (the verdict, `variant:<name>`, `alarm` on
+an alarm) and metadata (model, variant, verdict, window, exit code), which the UI filters on.
 
 Panels read the metric results stored with each run (`ValueDrift` per column,
 `DriftedColumnsCount`; drift_metrics.py), so they have data from the first run on.
@@ -21,15 +22,35 @@ from evidently.sdk.models import DashboardPanelPlot, PanelMetric
 from evidently.sdk.panels import counter_panel, line_plot_panel
 from evidently.ui.workspace import Workspace
 
+from tabserve.monitoring.quality_series import ESTIMATED_COLUMN, REALIZED_COLUMN, REFERENCE_COLUMN
 from tabserve.predictor import PREDICTION_COLUMN
 
 DRIFT_COUNT_METRIC = "evidently:metric_v2:DriftedColumnsCount"
 VALUE_DRIFT_METRIC = "evidently:metric_v2:ValueDrift"
+MEAN_METRIC = "evidently:metric_v2:MeanValue"
 FEATURE_PANEL_SIZE = 8  # features on the per-feature panel: the most important (legible lines)
 ALARM_TAG = "alarm"
 
 
-def panels(features: list[str]) -> list[DashboardPanelPlot]:
+def quality_panel(metric: str) -> DashboardPanelPlot:
+    """Pure: realized and estimated `metric` per run, and the reference's, as three lines."""
+    lines = {
+        f"{metric} (realized, labelled rows)": REALIZED_COLUMN,
+        f"{metric} (estimated without labels)": ESTIMATED_COLUMN,
+        f"{metric} (reference)": REFERENCE_COLUMN,
+    }
+    return line_plot_panel(
+        title=f"Quality: {metric}, realized and estimated",
+        description="Realized: once min_labels rows have feedback. Estimated: calibrated classifiers only.",
+        values=[
+            PanelMetric(legend=legend, metric=MEAN_METRIC, metric_labels={"column": column})
+            for legend, column in lines.items()
+        ],
+        size="half",
+    )
+
+
+def panels(features: list[str], quality_metric: str) -> list[DashboardPanelPlot]:
     """Pure: the dashboard of a model whose features are listed most important first."""
     share = PanelMetric(legend="share", metric=DRIFT_COUNT_METRIC, metric_labels={"value_type": "share"})
     return [
@@ -55,6 +76,7 @@ def panels(features: list[str]) -> list[DashboardPanelPlot]:
             ],
             size="half",
         ),
+        quality_panel(quality_metric),
     ]
 
 
@@ -83,7 +105,7 @@ def add_run(folder: str, snapshot: Snapshot, summary: dict[str, Any], features: 
     workspace = Workspace(folder)
     project = _project(workspace, str(summary["model"]).split(":")[0])
     if not project.dashboard.model().panels:
-        for panel in panels(features):
+        for panel in panels(features, (summary.get("quality") or {}).get("metric", "quality")):
             project.dashboard.add_panel(panel)
     name, tags, metadata = run_labels(summary)
     model = snapshot.to_snapshot_model()

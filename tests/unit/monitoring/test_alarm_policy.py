@@ -15,7 +15,7 @@ import pytest
 from tabserve.model_store import StoredModel
 from tabserve.monitoring.drift import DATA_DRIFT, VERDICT_OK, compare
 from tabserve.settings import MonitoringSettings
-from tests.unit.monitoring.conftest import NOISE_CATEGORICAL, NOISE_NUMERIC, census_like
+from tests.census import NOISE_CATEGORICAL, NOISE_NUMERIC, census_like
 
 DEFAULTS = MonitoringSettings()
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,53 +15,10 @@ import pytest
 
 from tabserve.model_store import StoredModel
 from tabserve.monitoring.job import EXIT_ALARM, EXIT_OK, Window, exit_code, run_job
+from tabserve.monitoring.quality_series import ESTIMATED_COLUMN, REALIZED_COLUMN, REFERENCE_COLUMN
 from tabserve.monitoring.table import format_table
-from tabserve.predictions.migration import ensure_schema
-from tabserve.predictions.store import insert_predictions, make_engine, set_labels
-from tabserve.settings import MonitoringSettings
-from tests.unit.monitoring.conftest import census_like
-
-ROWS = 400
-
-
-def log_window(model: StoredModel, url: str, shift: dict[str, float], labels_as: str | None) -> None:
-    """Score a fresh draw, log it, and label every row: "true", "flipped" (its opposite) or not (None)."""
-    frame = census_like(ROWS, seed=11)
-    labels = frame.pop("label")
-    for name, change in shift.items():
-        frame[name] = frame[name] + change
-    scored = model.load_predictor().predict_frame(frame)
-    now = datetime.now(UTC)
-    rows: list[dict[str, Any]] = [
-        {
-            "request_id": uuid.uuid4().hex,
-            "ts": now,
-            "model": model.tag,
-            "variant": "default",
-            "features": features,
-            "prediction": prediction,
-            "probabilities": None,
-        }
-        for features, prediction in zip(frame.to_dict("records"), scored["prediction"], strict=True)
-    ]
-    engine = make_engine(url)
-    ensure_schema(engine)
-    insert_predictions(engine, rows)
-    if labels_as is None:
-        engine.dispose()
-        return
-    truth = labels.map({"yes": "no", "no": "yes"}) if labels_as == "flipped" else labels
-    set_labels(engine, {row["request_id"]: label for row, label in zip(rows, truth, strict=True)})
-    engine.dispose()
-
-
-def settings_in(folder: Path, **changes: Any) -> MonitoringSettings:
-    return MonitoringSettings(
-        sqlite_path=str(folder / "log.db"),
-        reports_dir=str(folder / "reports"),
-        workspace=str(folder / "workspace"),
-        **changes,
-    )
+from tabserve.monitoring.workspace import MEAN_METRIC
+from tests.census import ROWS, log_window, settings_in
 
 
 def verdict_of(html: str) -> tuple[str, int, int]:
@@ -124,6 +79,15 @@ def test_each_run_prunes_reports_past_the_last_n(census_model: StoredModel, tmp_
     )
 
 
+def quality_means(run: Any) -> dict[str, float]:
+    """The quality columns' means stored in a run, by column."""
+    return {
+        params["column"]: float(result.value)
+        for result in run.metric_results.values()
+        if (params := result.metric_value_location.metric.params).get("type") == MEAN_METRIC
+    }
+
+
 def test_the_workspace_dashboard_has_panels_with_data_and_runs_are_tagged(
     census_model: StoredModel, tmp_path: Path
 ) -> None:
@@ -131,14 +95,14 @@ def test_the_workspace_dashboard_has_panels_with_data_and_runs_are_tagged(
 
     settings = settings_in(tmp_path, min_samples=100)
     log_window(census_model, settings.url, {}, "true")
-    run_job(census_model.tag, Window(last=ROWS), settings, progress=False, variant="blue")
+    outputs = [run_job(census_model.tag, Window(last=ROWS), settings, progress=False, variant="blue")]
     log_window(census_model, settings.url, {"x0": 1.5}, None)
-    run_job(census_model.tag, Window(last=ROWS), settings, progress=False, variant="blue")
+    outputs.append(run_job(census_model.tag, Window(last=ROWS), settings, progress=False, variant="blue"))
 
     workspace = Workspace(settings.workspace)
     (project,) = workspace.search_project("unit_census")
     panels = project.dashboard.model().panels
-    assert len(panels) == 4 and panels[2].values[0].metric_labels == {"column": "x0"}  # most important first
+    assert len(panels) == 5 and panels[2].values[0].metric_labels == {"column": "x0"}  # most important first
     runs = [workspace.get_run(project.id, run_id) for run_id in workspace.list_runs(project.id)]
     assert all(run is not None for run in runs)
     labels = sorted(
@@ -149,7 +113,8 @@ def test_the_workspace_dashboard_has_panels_with_data_and_runs_are_tagged(
         ("ok", "blue", ("ok", "variant:blue")),
     ]
     assert all(run.name.startswith(f"{census_model.tag} blue ") for run in runs if run)
-    # every line of every panel finds its metric (type, and column if it names one) in every run
+    # every line of every panel finds its metric (type, and column if it names one) in every run,
+    # but realized quality: only the labelled window has it
     for run in runs:
         assert run is not None
         stored = {
@@ -160,7 +125,18 @@ def test_the_workspace_dashboard_has_panels_with_data_and_runs_are_tagged(
         }
         for panel in panels:
             for value in panel.values:
-                assert (value.metric, value.metric_labels.get("column")) in stored, (
+                wanted = (value.metric, value.metric_labels.get("column"))
+                assert (wanted in stored) is (
+                    wanted[1] != REALIZED_COLUMN or run.metadata["verdict"] == "ok"
+                ), (
                     panel.title,
                     value.legend,
                 )
+    quality = {run.metadata["verdict"]: quality_means(run) for run in runs if run}
+    summaries = {output.summary["verdict"]: output.summary for output in outputs}
+    for verdict, means in quality.items():  # the panel's points are the job's own figures
+        assert means[REFERENCE_COLUMN] == pytest.approx(summaries[verdict]["quality"]["reference"])
+        assert means[ESTIMATED_COLUMN] == pytest.approx(
+            summaries[verdict]["estimated_quality"]["values"]["accuracy"], abs=1e-5
+        )
+    assert quality["ok"][REALIZED_COLUMN] == pytest.approx(summaries["ok"]["quality"]["current"])

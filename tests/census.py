@@ -1,0 +1,90 @@
+"""A census-like table of 14 features with a known signal, its model, and windows logged as the
+service logs them: the known answers of the monitoring tests (unit and integration).
+
+The label depends on `x0` (numeric) and `city` (categorical); the 12 other features are noise.
+6,000 rows: the held-out reference has 1,500 (over 1,000, Evidently's defaults are effect sizes,
+Wasserstein and Jensen-Shannon at 0.1, which a clean window does not pass by chance; at most
+1,000, p-values at 0.05, which 5% of clean windows pass on each feature).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabserve.model_store import StoredModel, get_model
+from tabserve.predictions.migration import ensure_schema
+from tabserve.predictions.store import insert_predictions, make_engine, set_labels
+from tabserve.settings import MonitoringSettings
+from tests.factories import train_cli, write_csv
+
+NOISE_NUMERIC = [f"n{i}" for i in range(1, 9)]
+NOISE_CATEGORICAL = [f"c{i}" for i in range(1, 5)]
+NOISE = {*NOISE_NUMERIC, *NOISE_CATEGORICAL}
+TRAINING_ROWS = 6000
+CENSUS_MODEL = "unit_census"
+
+
+def census_like(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"x0": rng.normal(0, 1, rows), "city": rng.choice(["paris", "lyon", "nice"], rows)})
+    for name in NOISE_NUMERIC:
+        frame[name] = rng.normal(10, 3, rows)
+    for name in NOISE_CATEGORICAL:
+        frame[name] = rng.choice(["a", "b", "c"], rows)
+    signal = 2 * frame["x0"] + 1.5 * (frame["city"] == "paris") + rng.normal(0, 0.5, rows)
+    return frame.assign(label=np.where(signal > 0.5, "yes", "no"))
+
+
+def train_census_model(folder: Path) -> StoredModel:
+    data = write_csv(census_like(TRAINING_ROWS, seed=0), folder / "census.csv")
+    assert train_cli(["--data", str(data), "--target", "label", "--name", CENSUS_MODEL]) == 0
+    return get_model(f"{CENSUS_MODEL}:latest")
+
+
+ROWS = 400
+
+
+def log_window(model: StoredModel, url: str, shift: dict[str, float], labels_as: str | None) -> None:
+    """Score a fresh draw, log it, and label every row: "true", "flipped" (its opposite) or not (None)."""
+    frame = census_like(ROWS, seed=11)
+    labels = frame.pop("label")
+    for name, change in shift.items():
+        frame[name] = frame[name] + change
+    scored = model.load_predictor().predict_frame(frame)
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = [
+        {
+            "request_id": uuid.uuid4().hex,
+            "ts": now,
+            "model": model.tag,
+            "variant": "default",
+            "features": features,
+            "prediction": prediction,
+            "probabilities": None,
+        }
+        for features, prediction in zip(frame.to_dict("records"), scored["prediction"], strict=True)
+    ]
+    engine = make_engine(url)
+    ensure_schema(engine)
+    insert_predictions(engine, rows)
+    if labels_as is None:
+        engine.dispose()
+        return
+    truth = labels.map({"yes": "no", "no": "yes"}) if labels_as == "flipped" else labels
+    set_labels(engine, {row["request_id"]: label for row, label in zip(rows, truth, strict=True)})
+    engine.dispose()
+
+
+def settings_in(folder: Path, **changes: Any) -> MonitoringSettings:
+    return MonitoringSettings(
+        sqlite_path=str(folder / "log.db"),
+        reports_dir=str(folder / "reports"),
+        workspace=str(folder / "workspace"),
+        **changes,
+    )
