@@ -197,6 +197,9 @@ class StreamingSettings(_Frozen):
     block_ms: int = Field(default=1000, ge=1, description="Idle wait for new messages.")
     claim_idle_ms: int = Field(default=30_000, ge=1, description="Reclaim messages pending this long.")
     output_maxlen: int | None = Field(default=None, ge=1, description="Trim the output stream (approx).")
+    follow_interval_s: float = Field(
+        default=30.0, ge=0, description="Re-read the served model this often, between batches (0: never)."
+    )
 
     @model_validator(mode="after")
     def _kafka_topic_names(self) -> StreamingSettings:

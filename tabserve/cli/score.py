@@ -34,7 +34,9 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         help="score a Redis or Kafka stream continuously (SIGTERM stops it)",
         description="Score the configured stream in micro-batches until SIGTERM/SIGINT.",
     )
-    stream.add_argument("--model", help="model tag (default: the one the deployment serves now)")
+    stream.add_argument(
+        "--model", help="model tag, pinned (default: the one the deployment serves, followed as it changes)"
+    )
     stream.add_argument("--consumer", help="consumer name in the group (default: host-pid)")
     stream.set_defaults(run=run_stream)
 
@@ -69,5 +71,5 @@ def run_stream(args: argparse.Namespace) -> int:
     tag = args.model or primary_model(settings)
     get_model(tag)  # a missing or altered model ends here, before anything else is logged
     limit_process_threads(settings.serving.threads_per_worker)
-    run_worker(settings, tag, args.consumer)
+    run_worker(settings, tag, args.consumer, follow=args.model is None)
     return 0

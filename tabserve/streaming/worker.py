@@ -32,12 +32,11 @@ from typing import Any
 import redis
 from pydantic import BaseModel, ValidationError
 
-from tabserve.api_models import example_record, record_model
 from tabserve.errors import ConfigurationError
-from tabserve.model_store import get_model
 from tabserve.predictions.logger import open_prediction_logger
 from tabserve.serving.runtime import Scorer
 from tabserve.settings import Settings, StreamingSettings
+from tabserve.streaming.model_follow import Scoring, follower, load_scoring
 from tabserve.streaming.transport import (
     Message,
     RedisStreamTransport,
@@ -107,12 +106,14 @@ class StreamWorker:
         block_ms: int,
         claim_idle_ms: int,
         secret: str | None = None,
+        follow: Callable[[], Scoring | None] | None = None,
     ) -> None:
         self.transport, self.scorer, self.record_type = transport, scorer, record_type
         self.input_stream = input_stream
         self.batch_size, self.max_wait_ms, self.block_ms = batch_size, max_wait_ms, block_ms
         self.claim_idle_ms = claim_idle_ms
         self.configured_secret = secret
+        self.follow = follow  # model_follow.py: the served model, re-read between batches
         self.secret: bytes | None = None  # fetched in run(): the broker may be down at start-up
         self.stop = threading.Event()
         self.processed = 0
@@ -171,6 +172,11 @@ class StreamWorker:
                 scored.failed.append((message, f"{type(error).__name__}: {error}"))
         return scored
 
+    def _follow_served_model(self) -> None:
+        changed = self.follow() if self.follow is not None else None
+        if changed is not None:
+            self.scorer, self.record_type = changed.scorer, changed.record_type
+
     def next_batch(self) -> list[Message]:
         claimed = self.transport.reclaim(self.claim_idle_ms, self.batch_size)
         if claimed:
@@ -194,6 +200,7 @@ class StreamWorker:
                 self.transport.ensure_group()
                 if self.secret is None:
                     self.secret = request_id_secret(self.transport, self.configured_secret)
+                self._follow_served_model()
                 batch = self.next_batch()
                 if batch:
                     self.process(batch)  # an in-flight batch is always finished before stopping
@@ -221,8 +228,11 @@ def open_transport(settings: StreamingSettings, consumer: str) -> StreamTranspor
     return RedisStreamTransport(settings, consumer)
 
 
-def run_worker(settings: Settings, tag: str, consumer: str | None) -> None:
-    """`tabserve stream`: runs until SIGTERM/SIGINT, then finishes its batch and exits."""
+def run_worker(settings: Settings, tag: str, consumer: str | None, follow: bool = False) -> None:
+    """`tabserve stream`: runs until SIGTERM/SIGINT, then finishes its batch and exits.
+
+    `follow`: switch to the model the deployment serves when it changes (model_follow.py).
+    """
     stream = settings.streaming
     secret = os.environ.get(REQUEST_ID_SECRET_ENV)  # read once, at start-up
     if stream.transport == "kafka" and not secret:
@@ -230,29 +240,31 @@ def run_worker(settings: Settings, tag: str, consumer: str | None) -> None:
         from tabserve.streaming.kafka_transport import MISSING_SECRET
 
         raise ConfigurationError(MISSING_SECRET)
-    stored = get_model(tag)
     name = consumer or f"{socket.gethostname()}-{os.getpid()}"
     prediction_logger = open_prediction_logger(settings.monitoring)
+    scoring = load_scoring(settings, tag, prediction_logger)
+    following = follow and stream.follow_interval_s > 0
     worker = StreamWorker(
         open_transport(stream, name),
-        Scorer(stored, settings.serving, prediction_logger),
-        record_model(
-            stored.schema,
-            example_record(stored.schema, stored.load_reference()),
-            markers=stored.markers,
-            unused=stored.unused_columns,
-        ),
+        scoring.scorer,
+        scoring.record_type,
         stream.input_stream,
         batch_size=stream.batch_size,
         max_wait_ms=stream.max_wait_ms,
         block_ms=stream.block_ms,
         claim_idle_ms=stream.claim_idle_ms,
         secret=secret,
+        follow=follower(settings, scoring.tag, prediction_logger) if following else None,
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stop.set())
     logger.info(
-        "consumer %s scoring %s -> %s with %s", name, stream.input_stream, stream.output_stream, stored.tag
+        "consumer %s scoring %s -> %s with %s%s",
+        name,
+        stream.input_stream,
+        stream.output_stream,
+        scoring.tag,
+        f" (following the deployment every {stream.follow_interval_s:g} s)" if following else "",
     )
     try:
         worker.run()

@@ -19,14 +19,7 @@ from tabserve.model_store import StoredModel
 from tabserve.predictions.store import make_engine, predictions
 from tests.factories import mixed_frame
 from tests.integration.batch.test_batch_scoring import score
-from tests.integration.streaming.test_redis_streams import (
-    REDIS_URL,
-    config,
-    outputs,
-    push,
-    start_worker,
-    wait_until,
-)
+from tests.redis_streams import REDIS_URL, config, outputs, push, start_worker, wait_until
 from tests.servers import bentoml_server
 
 ROWS = 40

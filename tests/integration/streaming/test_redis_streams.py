@@ -8,71 +8,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 
 from tabserve.model_store import StoredModel
 from tests.factories import reference_records
 from tests.faults import failing_variant
+from tests.redis_streams import REDIS_URL, config, outputs, push, start_worker, wait_until
 from tests.servers import REPO
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def streams(tmp_path: Path) -> Iterator[dict[str, str]]:
-    prefix = f"test:{uuid.uuid4().hex[:8]}"
-    names = {"input": f"{prefix}:in", "output": f"{prefix}:out", "dead": f"{prefix}:dead"}
-    yield names
-    redis.Redis.from_url(REDIS_URL).delete(*names.values(), f"{names['input']}:request-id-secret")
-
-
-def config(tmp_path: Path, streams: dict[str, str], batch_size: int = 64, claim_idle_ms: int = 30000) -> Path:
-    path = tmp_path / f"stream-{batch_size}-{claim_idle_ms}.yaml"
-    path.write_text(
-        f"streaming:\n  redis_url: {REDIS_URL}\n  input_stream: {streams['input']}\n"
-        f"  output_stream: {streams['output']}\n  dead_letter_stream: {streams['dead']}\n"
-        f"  group: g\n  batch_size: {batch_size}\n  block_ms: 200\n  claim_idle_ms: {claim_idle_ms}\n"
-        f"monitoring:\n  spool_dir: {tmp_path}/spool\n"
-    )
-    return path
-
-
-def start_worker(cfg: Path, env: dict[str, str], name: str, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "tabserve", "--config", str(cfg), "stream", "--consumer", name],
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def push(client: Any, stream: str, records: list[dict[str, Any]]) -> list[str]:
-    pipe = client.pipeline(transaction=False)
-    for record in records:
-        pipe.xadd(stream, {"record": json.dumps(record)})
-    return [item.decode() for item in pipe.execute()]
-
-
-def outputs(client: Any, stream: str) -> list[dict[str, str]]:
-    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in client.xrange(stream)]
-
-
-def wait_until(check: Any, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out")
 
 
 def test_every_input_gets_exactly_one_result_and_is_logged(
