@@ -16,6 +16,7 @@ from tabserve.deployment.admin_client import AdminClient
 from tabserve.errors import TabserveError
 from tabserve.settings import load_settings
 
+DEFAULT_HOURS = 24
 CHANGES = ("switch", "weights", "canary", "rollout", "promote", "rollback", "reset")
 
 
@@ -66,10 +67,17 @@ def add_parser(commands_of_tabserve: Any, common: argparse.ArgumentParser) -> No
     report.add_argument("--a", help="variant A (default: the champion)")
     report.add_argument("--b", help="variant B (default: the candidate)")
     report.add_argument(
-        "--since", type=datetime.fromisoformat, help="window start, ISO time (default: 24h ago)"
+        "--since",
+        type=datetime.fromisoformat,
+        help="window start, ISO time (default: when the current policy version was applied)",
     )
     report.add_argument("--until", type=datetime.fromisoformat, help="window end, ISO time")
     report.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    report.add_argument(
+        "--tolerance",
+        type=float,
+        help="regressors: largest difference counted as agreement (default: 1%% of A's standard deviation)",
+    )
 
 
 ROLES = ("champion", "candidate", "active")
@@ -140,8 +148,20 @@ def show_state(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def report_window(args: argparse.Namespace, applied: tuple[int, datetime] | None) -> tuple[datetime, str]:
+    """--since if given; else when the current policy version was applied (else the last 24 h)."""
+    if args.since is not None:
+        since = args.since if args.since.tzinfo else args.since.replace(tzinfo=UTC)
+        return since, "--since"
+    if applied is None:
+        return datetime.now(UTC) - timedelta(hours=DEFAULT_HOURS), "last 24 h: no stored policy"
+    version, when = applied
+    return when, f"since policy version {version} was applied; --since to look further back"
+
+
 def report(args: argparse.Namespace) -> int:
     from tabserve.deployment.ab_report import compare_variants, format_table, write_report
+    from tabserve.deployment.report_data import policy_applied
     from tabserve.deployment.store import read_state
     from tabserve.model_store import get_model
     from tabserve.predictions.migration import ensure_schema
@@ -156,7 +176,7 @@ def report(args: argparse.Namespace) -> int:
     if None in names:
         raise TabserveError("name the variants to compare: --a NAME --b NAME")
     classifier = get_model(settings.served_tag).metadata.get("classes") is not None
-    since = args.since or datetime.now(UTC) - timedelta(hours=24)
+    since, window = report_window(args, policy_applied(engine))
     comparison = compare_variants(
         engine,
         names,
@@ -165,6 +185,8 @@ def report(args: argparse.Namespace) -> int:
         args.until,
         min_labels=settings.monitoring.min_labels,
         alpha=args.alpha,
+        window=window,
+        tolerance=args.tolerance,
     )
     print(format_table(comparison))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
