@@ -27,6 +27,15 @@ def _open(title: str) -> list[str]:
     ]
 
 
+def _axis(top: float) -> list[str]:
+    """The scale: the top value at the top of the plot, 0 at the bottom."""
+    font = 'font-size="10" font-family="sans-serif" text-anchor="end"'
+    return [
+        f'<text x="{MARGIN_LEFT - 4}" y="{MARGIN_TOP + 4}" {font}>{top:.3g}</text>',
+        f'<text x="{MARGIN_LEFT - 4}" y="{HEIGHT - MARGIN_BOTTOM}" {font}>0</text>',
+    ]
+
+
 def _bar(x: float, width: float, value: float, top: float, colour: str, series: str, category: str) -> str:
     plot_height = HEIGHT - MARGIN_BOTTOM - MARGIN_TOP
     height = 0.0 if top <= 0 else plot_height * value / top
@@ -60,6 +69,7 @@ def grouped_bars(title: str, categories: Sequence[str], series: Mapping[str, Seq
     """One group of bars per category, one bar per series (e.g. class shares per variant)."""
     parts = _open(title)
     top = max((value for values in series.values() for value in values), default=0.0)
+    parts += _axis(top)
     group = (WIDTH - MARGIN_LEFT - 8) / max(len(categories), 1)
     bar = group * 0.8 / max(len(series), 1)
     for c, category in enumerate(categories):
@@ -74,6 +84,7 @@ def histogram(title: str, edges: Sequence[float], counts: Sequence[int], series:
     """Counts on bins (`edges` one longer than `counts`), bars side by side."""
     parts = _open(title)
     top = float(max(counts, default=0))
+    parts += _axis(top)
     width = (WIDTH - MARGIN_LEFT - 8) / max(len(counts), 1)
     for index, count in enumerate(counts):
         category = f"{edges[index]:.3g}..{edges[index + 1]:.3g}"
