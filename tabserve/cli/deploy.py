@@ -28,6 +28,12 @@ def weight_pair(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"weights look like champion=70; got {text!r}") from None
 
 
+def utc_time(text: str) -> datetime:
+    """An ISO time; without an offset it is UTC (the log's times are)."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def add_parser(commands_of_tabserve: Any, common: argparse.ArgumentParser) -> None:
     parser = commands_of_tabserve.add_parser(
         "deploy",
@@ -68,10 +74,10 @@ def add_parser(commands_of_tabserve: Any, common: argparse.ArgumentParser) -> No
     report.add_argument("--b", help="variant B (default: the candidate)")
     report.add_argument(
         "--since",
-        type=datetime.fromisoformat,
+        type=utc_time,
         help="window start, ISO time (default: when the current policy version was applied)",
     )
-    report.add_argument("--until", type=datetime.fromisoformat, help="window end, ISO time")
+    report.add_argument("--until", type=utc_time, help="window end, ISO time")
     report.add_argument("--alpha", type=float, default=0.05, help="significance level")
     report.add_argument(
         "--tolerance",
@@ -151,8 +157,7 @@ def show_state(payload: dict[str, Any]) -> str:
 def report_window(args: argparse.Namespace, applied: tuple[int, datetime] | None) -> tuple[datetime, str]:
     """--since if given; else when the current policy version was applied (else the last 24 h)."""
     if args.since is not None:
-        since = args.since if args.since.tzinfo else args.since.replace(tzinfo=UTC)
-        return since, "--since"
+        return args.since, "--since"
     if applied is None:
         return datetime.now(UTC) - timedelta(hours=DEFAULT_HOURS), "last 24 h: no stored policy"
     version, when = applied
@@ -161,7 +166,7 @@ def report_window(args: argparse.Namespace, applied: tuple[int, datetime] | None
 
 def report(args: argparse.Namespace) -> int:
     from tabserve.deployment.ab_report import compare_variants, format_table, write_report
-    from tabserve.deployment.report_data import policy_applied
+    from tabserve.deployment.report_data import logged_tags, policy_applied
     from tabserve.deployment.store import read_state
     from tabserve.model_store import get_model
     from tabserve.predictions.migration import ensure_schema
@@ -175,8 +180,11 @@ def report(args: argparse.Namespace) -> int:
     names = (args.a or policy["champion"], args.b or policy["candidate"])
     if None in names:
         raise TabserveError("name the variants to compare: --a NAME --b NAME")
-    classifier = get_model(settings.served_tag).metadata.get("classes") is not None
     since, window = report_window(args, policy_applied(engine))
+    # The model A's rows came from says whether it classifies (the configuration may name none).
+    logged = logged_tags(engine, names[0], since, args.until)
+    tag = next(iter(logged), settings.variants.get(names[0], settings.served_tag))
+    classifier = get_model(tag).metadata.get("classes") is not None
     comparison = compare_variants(
         engine,
         names,

@@ -47,10 +47,10 @@ def _bar(x: float, width: float, value: float, top: float, colour: str, series: 
     )
 
 
-def _label(x: float, text: str) -> str:
+def _label(x: float, text: str, anchor: str = "middle") -> str:
     return (
         f'<text x="{x:.1f}" y="{HEIGHT - MARGIN_BOTTOM + 14}" font-size="10" font-family="sans-serif" '
-        f'text-anchor="middle">{escape(text)}</text>'
+        f'text-anchor="{anchor}">{escape(text)}</text>'
     )
 
 
@@ -91,6 +91,6 @@ def histogram(title: str, edges: Sequence[float], counts: Sequence[int], series:
         parts.append(
             _bar(MARGIN_LEFT + index * width, width * 0.95, count, top, COLOURS[0], series, category)
         )
-    for index in (0, len(counts) // 2, len(counts)):
-        parts.append(_label(MARGIN_LEFT + index * width, f"{edges[index]:.3g}"))
+    for index, anchor in ((0, "start"), (len(counts) // 2, "middle"), (len(counts), "end")):
+        parts.append(_label(MARGIN_LEFT + index * width, f"{edges[index]:.3g}", anchor))
     return "".join([*parts, "</svg>"])
