@@ -45,6 +45,12 @@ from tabserve.monitoring.quality import (
 from tabserve.predictions.store import variant_outcomes
 
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+SWAPPED_SIDES = {
+    "primary": "challenger",
+    "challenger": "primary",
+    "primary_probabilities": "challenger_probabilities",
+    "challenger_probabilities": "primary_probabilities",
+}
 B_BETTER, A_BETTER, NO_DIFFERENCE, NOT_ENOUGH = (
     "B better",
     "A better",
@@ -154,8 +160,16 @@ def challenger_of(
     sample: int,
     tolerance: float | None = None,
 ) -> ChallengerDiff:
-    """B as a challenger of A: on the requests both scored (shadow), else on distributions."""
+    """B as a challenger of A: on the requests both scored (shadow), else on distributions.
+
+    Either may be the shadow (`--a candidate --b champion`): the pairs are found both ways and
+    always read as B against A.
+    """
     pairs = paired_predictions(engine, names[0], names[1], *window, sample=sample)
+    if pairs.empty:
+        pairs = paired_predictions(engine, names[1], names[0], *window, sample=sample).rename(
+            columns=SWAPPED_SIDES
+        )
     if not pairs.empty:
         return paired_diff(pairs, classifier, latency, tolerance)
     return unpaired_diff(outcomes[0]["prediction"], outcomes[1]["prediction"], classifier, latency)

@@ -7,6 +7,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -196,3 +197,49 @@ def test_the_policy_time_is_the_current_versions(engine: Engine) -> None:
     applied = policy_applied(engine)
     assert applied is not None and applied[0] == version == 2
     assert before <= applied[1] <= datetime.now(UTC)
+
+
+def test_the_shadow_may_be_named_as_a(engine: Engine) -> None:
+    log_shadowed(engine, 200, flip_every=2, seed=4)
+    forward = compare_variants(engine, ("champion", "candidate"), True, SINCE, min_labels=50).challenger
+    reverse = compare_variants(engine, ("candidate", "champion"), True, SINCE, min_labels=50).challenger
+    assert forward is not None and reverse is not None and reverse.mode == PAIRED
+    assert forward.agreement == reverse.agreement == 0.5 and reverse.pairs == 200
+
+
+def test_a_regressor_shadow_agrees_within_the_tolerance(engine: Engine) -> None:
+    now = datetime.now(UTC)
+    values = np.linspace(0.0, 100.0, 200)
+    rows: list[dict[str, Any]] = []
+    for i, value in enumerate(values):
+        shadow_value = float(value) + (5.0 if i % 4 == 0 else 0.0)  # a quarter moved by 5
+        rows.append(
+            {
+                "request_id": f"r-{i}",
+                "ts": now,
+                "model": "price:v1",
+                "variant": "champion",
+                "features": {"x": i},
+                "prediction": float(value),
+            }
+        )
+        rows.append(
+            {
+                "request_id": f"r-{i}{SHADOW_SUFFIX}",
+                "ts": now,
+                "model": "price:v2",
+                "variant": "candidate",
+                "features": {"x": i},
+                "prediction": shadow_value,
+            }
+        )
+    insert_predictions(engine, rows)
+    comparison = compare_variants(
+        engine, ("champion", "candidate"), False, SINCE, min_labels=50, tolerance=1.0
+    )
+    diff = comparison.challenger
+    assert diff is not None and diff.pairs == 200 and diff.agreement == 0.75 and diff.tolerance == 1.0
+    assert diff.mean_abs_difference == pytest.approx(1.25) and diff.probability_delta is None
+    categories, shares = comparison.distributions
+    assert len(categories) == 10 and sum(shares["champion"]) == pytest.approx(1.0)
+    assert "within 1; mean |difference| 1.2500" in format_table(comparison)
