@@ -164,9 +164,20 @@ def report_window(args: argparse.Namespace, applied: tuple[int, datetime] | None
     return when, f"since policy version {version} was applied; --since to look further back"
 
 
+def left_out_text(logged: dict[str, dict[str, int]], current: dict[str, str | None]) -> str:
+    """Rows of a variant's earlier models in the window, which the default report leaves out."""
+    left_out = [
+        f"{name}'s {tag} ({rows} rows)"
+        for name, tags in logged.items()
+        for tag, rows in tags.items()
+        if current.get(name) not in (None, tag)
+    ]
+    return f"; left out, earlier models: {', '.join(left_out)}" if left_out else ""
+
+
 def report(args: argparse.Namespace) -> int:
     from tabserve.deployment.ab_report import compare_variants, format_table, write_report
-    from tabserve.deployment.report_data import logged_tags, policy_applied
+    from tabserve.deployment.report_data import current_tag, logged_tags, policy_applied
     from tabserve.deployment.store import read_state
     from tabserve.model_store import get_model
     from tabserve.predictions.migration import ensure_schema
@@ -181,9 +192,14 @@ def report(args: argparse.Namespace) -> int:
     if None in names:
         raise TabserveError("name the variants to compare: --a NAME --b NAME")
     since, window = report_window(args, policy_applied(engine))
+    current = (current_tag(engine, names[0], args.until), current_tag(engine, names[1], args.until))
+    models: tuple[str | None, str | None] = (None, None)
+    if args.since is None:  # only what each name serves now (a restart may have changed the model)
+        models = current
+        logged = {name: logged_tags(engine, name, since, args.until) for name in names}
+        window += left_out_text(logged, dict(zip(names, models, strict=True)))
     # The model A's rows came from says whether it classifies (the configuration may name none).
-    logged = logged_tags(engine, names[0], since, args.until)
-    tag = next(iter(logged), settings.variants.get(names[0], settings.served_tag))
+    tag = current[0] or settings.variants.get(names[0], settings.served_tag)
     classifier = get_model(tag).metadata.get("classes") is not None
     comparison = compare_variants(
         engine,
@@ -195,6 +211,7 @@ def report(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         window=window,
         tolerance=args.tolerance,
+        models=models,
     )
     print(format_table(comparison))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

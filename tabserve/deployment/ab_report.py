@@ -159,20 +159,24 @@ def challenger_of(
     *,
     sample: int,
     tolerance: float | None = None,
+    models: tuple[str | None, str | None] = (None, None),
 ) -> ChallengerDiff:
     """B as a challenger of A: on the requests both scored (shadow), else on distributions.
 
     Either may be the shadow (`--a candidate --b champion`): the pairs are found both ways and
     always read as B against A.
     """
-    pairs = paired_predictions(engine, names[0], names[1], *window, sample=sample)
+    pairs = paired_predictions(engine, names[0], names[1], *window, sample=sample, models=models)
     if pairs.empty:
-        pairs = paired_predictions(engine, names[1], names[0], *window, sample=sample).rename(
-            columns=SWAPPED_SIDES
-        )
+        swapped = paired_predictions(engine, names[1], names[0], *window, sample=sample, models=models[::-1])
+        pairs = swapped.rename(columns=SWAPPED_SIDES)
     if not pairs.empty:
         return paired_diff(pairs, classifier, latency, tolerance)
     return unpaired_diff(outcomes[0]["prediction"], outcomes[1]["prediction"], classifier, latency)
+
+
+def kept_tags(logged: dict[str, int], model: str | None) -> dict[str, int]:
+    return logged if model is None else {tag: rows for tag, rows in logged.items() if tag == model}
 
 
 def compare_variants(
@@ -187,16 +191,24 @@ def compare_variants(
     sample: int = 200_000,
     window: str = "",
     tolerance: float | None = None,
+    models: tuple[str | None, str | None] = (None, None),
 ) -> Comparison:
-    summaries = summarize_stats(engine, since, until)
-    outcomes = [variant_outcomes(engine, name, since, until, sample=sample) for name in names]
+    """`models`: per variant, the only model tag whose rows count (None: every tag in the window)."""
+    by_name = {name: model for name, model in zip(names, models, strict=True) if model is not None}
+    summaries = summarize_stats(engine, since, until, by_name)
+    outcomes = [
+        variant_outcomes(engine, name, since, until, sample=sample, model=model)
+        for name, model in zip(names, models, strict=True)
+    ]
     scores = [outcome_scores(frame, classifier) for frame in outcomes]
     stats = [summaries.get(name, NO_TRAFFIC) for name in names]
+    tags = [
+        kept_tags(logged_tags(engine, name, since, until), model)
+        for name, model in zip(names, models, strict=True)
+    ]
     reports = [
-        variant_report(
-            name, logged_tags(engine, name, since, until), stat, frame, score, classifier, min_labels
-        )
-        for name, stat, frame, score in zip(names, stats, outcomes, scores, strict=True)
+        variant_report(name, tag, stat, frame, score, classifier, min_labels)
+        for name, tag, stat, frame, score in zip(names, tags, stats, outcomes, scores, strict=True)
     ]
     metric = "accuracy" if classifier else "mae"
     difference = p_value = None
@@ -215,6 +227,7 @@ def compare_variants(
         outcomes,
         sample=sample,
         tolerance=tolerance,
+        models=models,
     )
     predictions = {name: frame["prediction"] for name, frame in zip(names, outcomes, strict=True)}
     return Comparison(

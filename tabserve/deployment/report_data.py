@@ -2,8 +2,9 @@
 
 - `paired_predictions`: a shadow copy is logged under the answered request's id plus
   `SHADOW_SUFFIX`, so one join on that id gives both variants' answers to the same request.
-- `logged_tags`: which model tags a variant's rows came from (a variant name says nothing about
-  the model; a restart with another tag under the same name shows up here as two tags).
+- `logged_tags`, `current_tag`: which model tags a variant's rows came from, and the newest (a
+  variant name says nothing about the model: a restart with another tag under the same name
+  keeps the policy version, so the report's default window keeps only the newest tag's rows).
 - `policy_applied`: the version and time of the current deployment state, where the report's
   default window starts (rows of earlier policies answer other traffic and must not be mixed in).
 """
@@ -31,10 +32,23 @@ def _in_window(table: Any, since: datetime, until: datetime | None) -> list[Any]
 
 
 def paired_predictions(
-    engine: Engine, primary: str, challenger: str, since: datetime, until: datetime | None, *, sample: int
+    engine: Engine,
+    primary: str,
+    challenger: str,
+    since: datetime,
+    until: datetime | None,
+    *,
+    sample: int,
+    models: tuple[str | None, str | None] = (None, None),
 ) -> pd.DataFrame:
-    """One row per request answered by `primary` and shadow-scored by `challenger` (at most `sample`)."""
+    """One row per request answered by `primary` and shadow-scored by `challenger` (at most `sample`).
+
+    `models`: only rows of these tags (None: any), as `variant_outcomes`.
+    """
     answered, shadow = predictions.alias("answered"), predictions.alias("shadow")
+    tags = [
+        side.c.model == tag for side, tag in zip((answered, shadow), models, strict=True) if tag is not None
+    ]
     query = (
         select(
             answered.c.request_id,
@@ -45,7 +59,7 @@ def paired_predictions(
         )
         .join(shadow, shadow.c.request_id == answered.c.request_id + SHADOW_SUFFIX)
         .where(answered.c.variant == primary, shadow.c.variant == challenger)
-        .where(*_in_window(answered, since, until))
+        .where(*_in_window(answered, since, until), *tags)
         .order_by(func.random())
         .limit(sample)
     )
@@ -65,6 +79,17 @@ def logged_tags(engine: Engine, variant: str, since: datetime, until: datetime |
     )
     with engine.connect() as connection:
         return {str(row.model): int(row.rows) for row in connection.execute(query)}
+
+
+def current_tag(engine: Engine, variant: str, until: datetime | None = None) -> str | None:
+    """The model tag of the variant's newest logged row (before `until`): what the name serves."""
+    query = select(predictions.c.model).where(predictions.c.variant == variant)
+    if until is not None:
+        query = query.where(predictions.c.ts < until)
+    query = query.order_by(predictions.c.ts.desc()).limit(1)
+    with engine.connect() as connection:
+        found = connection.execute(query).scalar_one_or_none()
+    return None if found is None else str(found)
 
 
 def policy_applied(engine: Engine) -> tuple[int, datetime] | None:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabserve.cli.deploy import event_rows, report_window, show_state
+from tabserve.cli.deploy import event_rows, left_out_text, report_window, show_state
 from tabserve.cli.main import build_parser
 from tabserve.deployment.policy import DeploymentState, GuardResult, advance, rollback, start_rollout
 from tabserve.deployment.rollout import Evidence, operational_guards, statistical_guards
@@ -167,3 +167,14 @@ def test_the_report_window_starts_at_the_policy_version_unless_since_is_given() 
         datetime(2026, 11, 1, 8, tzinfo=UTC),
         "--since",
     )  # naive: UTC
+
+
+def test_rows_of_earlier_models_are_named_as_left_out() -> None:
+    logged = {"champion": {"m:new": 50, "m:old": 100}, "candidate": {"c:v1": 40}}
+    assert left_out_text(logged, {"champion": "m:new", "candidate": "c:v1"}) == (
+        "; left out, earlier models: champion's m:old (100 rows)"
+    )
+    assert left_out_text(logged, {"champion": "m:old", "candidate": None}) == (
+        "; left out, earlier models: champion's m:new (50 rows)"
+    )
+    assert left_out_text({"champion": {"m:new": 5}}, {"champion": "m:new"}) == ""

@@ -24,7 +24,7 @@ from tabserve.deployment.ab_report import (
 )
 from tabserve.deployment.challenger_diff import PAIRED, UNPAIRED
 from tabserve.deployment.charts import SVG_NS
-from tabserve.deployment.report_data import policy_applied
+from tabserve.deployment.report_data import current_tag, policy_applied
 from tabserve.deployment.routing import SHADOW_SUFFIX
 from tabserve.deployment.store import Change, insert_stats, prune_stats, write_state
 from tabserve.deployment.variant_stats import StatsCollector
@@ -243,3 +243,40 @@ def test_a_regressor_shadow_agrees_within_the_tolerance(engine: Engine) -> None:
     categories, shares = comparison.distributions
     assert len(categories) == 10 and sum(shares["champion"]) == pytest.approx(1.0)
     assert "within 1; mean |difference| 1.2500" in format_table(comparison)
+
+
+def log_model(engine: Engine, variant: str, model: str, rows: int, label: str) -> None:
+    now = datetime.now(UTC)
+    records = [
+        {
+            "request_id": f"{model}-{i}",
+            "ts": now,
+            "model": model,
+            "variant": variant,
+            "features": {"x": 1.0},
+            "prediction": label,
+        }
+        for i in range(rows)
+    ]
+    insert_predictions(engine, records)
+    stats = StatsCollector()
+    for _ in range(rows):
+        stats.record(variant, model, 0.002)
+    insert_stats(engine, stats.drain())
+
+
+def test_only_the_current_models_rows_count_when_asked(engine: Engine) -> None:
+    log_model(engine, "champion", "m:old", 100, "no")  # an earlier run under the same name
+    log_model(engine, "champion", "m:new", 50, "yes")
+    log_model(engine, "candidate", "c:v1", 40, "yes")
+    assert current_tag(engine, "champion") == "m:new"
+    assert current_tag(engine, "champion", until=datetime.now(UTC) - timedelta(hours=2)) is None
+    mixed = compare_variants(engine, ("champion", "candidate"), True, SINCE, min_labels=50)
+    assert mixed.a.tags == {"m:old": 100, "m:new": 50} and mixed.a.logged == 150 and mixed.a.requests == 150
+    assert "A: champion (m:old (100), m:new (50))" in format_table(mixed)
+    current = compare_variants(
+        engine, ("champion", "candidate"), True, SINCE, min_labels=50, models=("m:new", "c:v1")
+    )
+    assert current.a.tags == {"m:new": 50} and current.a.logged == 50 and current.a.requests == 50
+    assert current.a.predictions == {"yes": 1.0} and current.b.logged == 40
+    assert current.challenger is not None and current.challenger.psi == 0.0  # both all "yes"
