@@ -2,7 +2,8 @@
 
 The same model serves as champion and as its shadow, so the known answers are agreement 1,
 PSI 0 and probability deltas 0. The default window starts at the current policy version: the
-rows answered before the shadow policy, and the shadow's pairs once a canary replaced it, stay out.
+rows answered before the shadow policy, and the shadow's pairs once a canary replaced it, stay out;
+after a restart with another candidate model, the earlier candidate's rows stay out too.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def bars(page: str) -> list[list[tuple[str | None, str | None]]]:
 
 
 def test_a_shadow_is_compared_on_the_same_requests_and_a_canary_on_distributions(
-    logs: Path, database: str, default_model: StoredModel, tmp_path: Path
+    logs: Path, database: str, default_model: StoredModel, candidate_model: StoredModel, tmp_path: Path
 ) -> None:
     tag = default_model.tag
     deployment = {"variants": {"champion": tag, "candidate": tag}, "policy": {"strategy": "single"}}
@@ -138,3 +139,16 @@ def test_a_shadow_is_compared_on_the_same_requests_and_a_canary_on_distributions
     logged = [int(count) for count in line(canary_output, "logged predictions").split()[2:]]
     assert sum(logged) == 100 and min(logged) > 20  # half and half, binomial sd 5
     assert len(bars(canary_page)) == 1  # distributions only: no deltas without pairs
+
+    # A restart with another model under the name "candidate": the stored canary still fits the
+    # variants, so its version stays; the earlier run's candidate rows are left out all the same.
+    deployment["variants"] = {"champion": tag, "candidate": candidate_model.tag}
+    with deployment_server(logs, deployment, database) as url:
+        send(url, records, 100)
+        wait_for(lambda: count_rows(database) == 560, 30, "the restarted service's 100 predictions logged")
+        time.sleep(STATS_FLUSH_S)
+        restarted, _ = deploy_report(database, tmp_path)
+    assert "since policy version 3 was applied" in restarted
+    assert f"left out, earlier models: candidate's {tag} ({logged[1]} rows)" in restarted
+    assert f"B: candidate ({candidate_model.tag})" in restarted
+    assert f"A: champion ({tag})" in restarted  # the champion's model did not change: all its rows count
