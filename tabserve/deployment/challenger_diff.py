@@ -129,8 +129,13 @@ def latency_delta(primary: Mapping[int, int], challenger: Mapping[int, int]) -> 
     return delta
 
 
-def _psi_or_none(primary: pd.Series, challenger: pd.Series, classifier: bool) -> float | None:
-    return None if primary.empty or challenger.empty else psi(primary, challenger, classifier)
+def prediction_psi(primary: pd.Series, challenger: pd.Series, classifier: bool) -> float | None:
+    """PSI of the challenger's predictions against the primary's (None: a side has none)."""
+    if primary.empty or challenger.empty:
+        return None
+    # A constant primary leaves the decile bins one bin wide open, blind to any challenger:
+    # its values are compared as categories instead.
+    return psi(primary, challenger, classifier or primary.nunique() < 2)
 
 
 def paired_diff(
@@ -158,7 +163,7 @@ def paired_diff(
         agreement=share,
         tolerance=None if classifier else tolerance,
         mean_abs_difference=mean_abs,
-        psi=_psi_or_none(primary, challenger, classifier),
+        psi=prediction_psi(primary, challenger, classifier),
         probability_class=probability_class,
         probability_delta=deltas,
         delta_histogram=histogram,
@@ -179,7 +184,7 @@ def unpaired_diff(
         agreement=None,
         tolerance=None,
         mean_abs_difference=None,
-        psi=_psi_or_none(primary, challenger, classifier),
+        psi=prediction_psi(primary, challenger, classifier),
         probability_class=None,
         probability_delta=None,
         delta_histogram=None,

@@ -17,6 +17,7 @@ from tabserve.deployment.challenger_diff import (
     distribution_shares,
     latency_delta,
     paired_diff,
+    prediction_psi,
     regression_agreement,
     unpaired_diff,
 )
@@ -132,3 +133,10 @@ def test_distribution_shares_per_class_and_per_shared_bin() -> None:
         {"A": pd.Series(np.arange(10.0)), "B": pd.Series(np.full(10, 9.0))}, False
     )
     assert len(categories) == 10 and shares["A"] == [0.1] * 10 and shares["B"][-1] == 1.0
+
+
+def test_a_constant_regressor_still_sees_a_moved_challenger() -> None:
+    same = prediction_psi(pd.Series([1.0] * 100), pd.Series([1.0] * 100), False)
+    moved = prediction_psi(pd.Series([1.0] * 100), pd.Series([1.0] * 50 + [2.0] * 50), False)
+    assert same == 0.0 and moved is not None and moved > 1.0
+    assert prediction_psi(pd.Series([], dtype=float), pd.Series([1.0]), False) is None
