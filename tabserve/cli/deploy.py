@@ -16,6 +16,7 @@ from tabserve.deployment.admin_client import AdminClient
 from tabserve.errors import TabserveError
 from tabserve.settings import load_settings
 
+DEFAULT_HOURS = 24
 CHANGES = ("switch", "weights", "canary", "rollout", "promote", "rollback", "reset")
 
 
@@ -25,6 +26,12 @@ def weight_pair(text: str) -> tuple[str, float]:
         return name, float(weight)
     except ValueError:
         raise argparse.ArgumentTypeError(f"weights look like champion=70; got {text!r}") from None
+
+
+def utc_time(text: str) -> datetime:
+    """An ISO time; without an offset it is UTC (the log's times are)."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def add_parser(commands_of_tabserve: Any, common: argparse.ArgumentParser) -> None:
@@ -66,10 +73,17 @@ def add_parser(commands_of_tabserve: Any, common: argparse.ArgumentParser) -> No
     report.add_argument("--a", help="variant A (default: the champion)")
     report.add_argument("--b", help="variant B (default: the candidate)")
     report.add_argument(
-        "--since", type=datetime.fromisoformat, help="window start, ISO time (default: 24h ago)"
+        "--since",
+        type=utc_time,
+        help="window start, ISO time (default: when the current policy version was applied)",
     )
-    report.add_argument("--until", type=datetime.fromisoformat, help="window end, ISO time")
+    report.add_argument("--until", type=utc_time, help="window end, ISO time")
     report.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    report.add_argument(
+        "--tolerance",
+        type=float,
+        help="regressors: largest difference counted as agreement (default: 1%% of A's standard deviation)",
+    )
 
 
 ROLES = ("champion", "candidate", "active")
@@ -140,8 +154,30 @@ def show_state(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def report_window(args: argparse.Namespace, applied: tuple[int, datetime] | None) -> tuple[datetime, str]:
+    """--since if given; else when the current policy version was applied (else the last 24 h)."""
+    if args.since is not None:
+        return args.since, "--since"
+    if applied is None:
+        return datetime.now(UTC) - timedelta(hours=DEFAULT_HOURS), "last 24 h: no stored policy"
+    version, when = applied
+    return when, f"since policy version {version} was applied; --since to look further back"
+
+
+def left_out_text(logged: dict[str, dict[str, int]], current: dict[str, str | None]) -> str:
+    """Rows of a variant's earlier models in the window, which the default report leaves out."""
+    left_out = [
+        f"{name}'s {tag} ({rows} rows)"
+        for name, tags in logged.items()
+        for tag, rows in tags.items()
+        if current.get(name) not in (None, tag)
+    ]
+    return f"; left out, earlier models: {', '.join(left_out)}" if left_out else ""
+
+
 def report(args: argparse.Namespace) -> int:
     from tabserve.deployment.ab_report import compare_variants, format_table, write_report
+    from tabserve.deployment.report_data import current_tag, logged_tags, policy_applied
     from tabserve.deployment.store import read_state
     from tabserve.model_store import get_model
     from tabserve.predictions.migration import ensure_schema
@@ -155,8 +191,16 @@ def report(args: argparse.Namespace) -> int:
     names = (args.a or policy["champion"], args.b or policy["candidate"])
     if None in names:
         raise TabserveError("name the variants to compare: --a NAME --b NAME")
-    classifier = get_model(settings.served_tag).metadata.get("classes") is not None
-    since = args.since or datetime.now(UTC) - timedelta(hours=24)
+    since, window = report_window(args, policy_applied(engine))
+    current = (current_tag(engine, names[0], args.until), current_tag(engine, names[1], args.until))
+    models: tuple[str | None, str | None] = (None, None)
+    if args.since is None:  # only what each name serves now (a restart may have changed the model)
+        models = current
+        logged = {name: logged_tags(engine, name, since, args.until) for name in names}
+        window += left_out_text(logged, dict(zip(names, models, strict=True)))
+    # The model A's rows came from says whether it classifies (the configuration may name none).
+    tag = current[0] or settings.variants.get(names[0], settings.served_tag)
+    classifier = get_model(tag).metadata.get("classes") is not None
     comparison = compare_variants(
         engine,
         names,
@@ -165,6 +209,9 @@ def report(args: argparse.Namespace) -> int:
         args.until,
         min_labels=settings.monitoring.min_labels,
         alpha=args.alpha,
+        window=window,
+        tolerance=args.tolerance,
+        models=models,
     )
     print(format_table(comparison))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

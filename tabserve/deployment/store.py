@@ -10,7 +10,7 @@ Its tables (declared in `tabserve.predictions.tables`, made by the migrations):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -131,18 +131,27 @@ NO_TRAFFIC = VariantSummary(0, 0, {})
 
 
 def summarize_stats(
-    engine: Engine, since: datetime, until: datetime | None = None
+    engine: Engine, since: datetime, until: datetime | None = None, models: Mapping[str, str] | None = None
 ) -> dict[str, VariantSummary]:
-    """Totals per variant over a time range, all workers and replicas added up (one query)."""
+    """Totals per variant over a time range, all workers and replicas added up (one query).
+
+    `models`: variant -> the only model tag whose numbers count for it (others are left out).
+    """
     query = select(
-        variant_stats.c.variant, variant_stats.c.requests, variant_stats.c.errors, variant_stats.c.latency
+        variant_stats.c.variant,
+        variant_stats.c.model,
+        variant_stats.c.requests,
+        variant_stats.c.errors,
+        variant_stats.c.latency,
     ).where(variant_stats.c.ts >= since)
     if until is not None:
         query = query.where(variant_stats.c.ts < until)
+    wanted = models or {}
     rows: dict[str, list[Any]] = {}
     with engine.connect() as connection:
         for row in connection.execute(query):
-            rows.setdefault(row.variant, []).append(row)
+            if wanted.get(row.variant, row.model) == row.model:
+                rows.setdefault(row.variant, []).append(row)
     return {
         variant: VariantSummary(
             sum(row.requests for row in found),

@@ -16,7 +16,7 @@ from typing import Any
 from bentoml.exceptions import BentoMLException, InternalServerError
 
 from tabserve.deployment.policy import PolicyError
-from tabserve.deployment.routing import choose_variant, shadow_of
+from tabserve.deployment.routing import SHADOW_SUFFIX, choose_variant, shadow_of
 from tabserve.deployment.shadow import ShadowRunner
 from tabserve.deployment.variant_stats import StatsCollector
 from tabserve.model_store import StoredModel
@@ -26,7 +26,6 @@ from tabserve.serving.runtime import Scorer
 from tabserve.settings import Policy, Settings
 
 logger = logging.getLogger(__name__)
-SHADOW_SUFFIX = ":shadow"
 FAILURE_LOG_EVERY_S = 10.0
 
 

@@ -201,12 +201,23 @@ def latest_runs(engine: Engine) -> dict[str, dict[str, Any]]:
 
 
 def variant_outcomes(
-    engine: Engine, variant: str, since: datetime, until: datetime | None = None, *, sample: int
+    engine: Engine,
+    variant: str,
+    since: datetime,
+    until: datetime | None = None,
+    *,
+    sample: int,
+    model: str | None = None,
 ) -> pd.DataFrame:
-    """Predictions and feedback labels a variant logged in a time range (at most `sample`, at random)."""
+    """Predictions and feedback labels a variant logged in a time range (at most `sample`, at random).
+
+    `model`: only the rows of this model tag (the variant's name may have served others before).
+    """
     conditions = [predictions.c.variant == variant, predictions.c.ts >= since]
     if until is not None:
         conditions.append(predictions.c.ts < until)
+    if model is not None:
+        conditions.append(predictions.c.model == model)
     query = (
         select(predictions.c.prediction, predictions.c.label)
         .where(*conditions)

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabserve.cli.deploy import event_rows, show_state
+from tabserve.cli.deploy import event_rows, left_out_text, report_window, show_state
+from tabserve.cli.main import build_parser
 from tabserve.deployment.policy import DeploymentState, GuardResult, advance, rollback, start_rollout
 from tabserve.deployment.rollout import Evidence, operational_guards, statistical_guards
 from tabserve.deployment.routing import traffic_shares
@@ -148,3 +149,32 @@ def test_the_audit_trail_has_a_header_and_columns() -> None:
     header, first, second = event_rows(events)
     assert header.split() == ["TIME", "VERSION", "ACTION", "ACTOR", "REASON"]
     assert first.index("rollback") == second.index("switch") == header.index("ACTION")
+
+
+def test_the_report_window_starts_at_the_policy_version_unless_since_is_given() -> None:
+    parser = build_parser()
+    default = parser.parse_args(["deploy", "report"])
+    assert report_window(default, (3, NOW)) == (
+        NOW,
+        "since policy version 3 was applied; --since to look further back",
+    )
+    since, reason = report_window(default, None)
+    assert (
+        reason.startswith("last 24 h") and abs(since - (datetime.now(UTC) - timedelta(hours=24))).seconds < 60
+    )
+    explicit = parser.parse_args(["deploy", "report", "--since", "2026-11-01T08:00"])
+    assert report_window(explicit, (3, NOW)) == (
+        datetime(2026, 11, 1, 8, tzinfo=UTC),
+        "--since",
+    )  # naive: UTC
+
+
+def test_rows_of_earlier_models_are_named_as_left_out() -> None:
+    logged = {"champion": {"m:new": 50, "m:old": 100}, "candidate": {"c:v1": 40}}
+    assert left_out_text(logged, {"champion": "m:new", "candidate": "c:v1"}) == (
+        "; left out, earlier models: champion's m:old (100 rows)"
+    )
+    assert left_out_text(logged, {"champion": "m:old", "candidate": None}) == (
+        "; left out, earlier models: champion's m:new (50 rows)"
+    )
+    assert left_out_text({"champion": {"m:new": 5}}, {"champion": "m:new"}) == ""

@@ -1,11 +1,13 @@
-"""A/B report: intervals, significance and the verdict, on a SQLite log with known outcomes."""
+"""A/B report: verdict, intervals and the challenger diff, on a SQLite log with known outcomes."""
 
 from __future__ import annotations
 
 import html
 import re
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +22,11 @@ from tabserve.deployment.ab_report import (
     format_table,
     write_report,
 )
-from tabserve.deployment.store import insert_stats, prune_stats
+from tabserve.deployment.challenger_diff import PAIRED, UNPAIRED
+from tabserve.deployment.charts import SVG_NS
+from tabserve.deployment.report_data import current_tag, policy_applied
+from tabserve.deployment.routing import SHADOW_SUFFIX
+from tabserve.deployment.store import Change, insert_stats, prune_stats, write_state
 from tabserve.deployment.variant_stats import StatsCollector
 from tabserve.predictions.migration import upgrade as upgrade_schema
 from tabserve.predictions.store import insert_predictions, make_engine, set_labels
@@ -109,3 +115,168 @@ def test_old_variant_numbers_are_pruned(engine: Engine) -> None:
     assert prune_stats(engine, datetime.now(UTC) - timedelta(days=1)) == 0
     assert prune_stats(engine, datetime.now(UTC) + timedelta(seconds=1)) == 1
     assert compare_variants(engine, ("a", "b"), True, SINCE, min_labels=50).a.requests == 0
+
+
+def log_shadowed(engine: Engine, rows: int, flip_every: int | None, seed: int) -> None:
+    """Champion answers `rows` requests, candidate scores the same ones as shadow copies."""
+    rng = np.random.default_rng(seed)
+    now = datetime.now(UTC)
+    labels = rng.choice(["0", "1"], rows)
+    positive = rng.random(rows)
+    records = []
+    for i in range(rows):
+        flipped = flip_every is not None and i % flip_every == 0
+        shadow_label = {"0": "1", "1": "0"}[labels[i]] if flipped else labels[i]
+        for variant, request_id, label in (
+            ("champion", f"r-{i}", labels[i]),
+            ("candidate", f"r-{i}{SHADOW_SUFFIX}", shadow_label),
+        ):
+            probabilities = {"0": 1 - float(positive[i]), "1": float(positive[i])}
+            records.append(
+                {
+                    "request_id": request_id,
+                    "ts": now,
+                    "model": f"cancer:{variant}-v1",
+                    "variant": variant,
+                    "features": {"x": float(i)},
+                    "prediction": str(label),
+                    "probabilities": probabilities,
+                }
+            )
+    insert_predictions(engine, records)
+    stats = StatsCollector()
+    for variant in ("champion", "candidate"):
+        for latency in rng.lognormal(1, 0.3, rows):
+            stats.record(variant, f"cancer:{variant}-v1", latency / 1000)
+    insert_stats(engine, stats.drain())
+
+
+def svgs(page: str) -> list[ET.Element]:
+    return [ET.fromstring(found) for found in re.findall(r"<svg.*?</svg>", page, flags=re.S)]
+
+
+def test_a_shadow_is_compared_on_the_same_requests(engine: Engine, tmp_path: Path) -> None:
+    log_shadowed(engine, 400, flip_every=4, seed=3)
+    comparison = compare_variants(engine, ("champion", "candidate"), True, SINCE, min_labels=50)
+    diff = comparison.challenger
+    assert diff is not None and diff.mode == PAIRED and diff.pairs == 400
+    assert diff.agreement == 0.75  # every fourth label flipped
+    assert diff.probability_delta is not None and diff.probability_delta.mean == 0.0
+    assert comparison.a.tags == {"cancer:champion-v1": 400}
+    text = format_table(comparison)
+    assert "A: champion (cancer:champion-v1)" in text and "B: candidate (cancer:candidate-v1)" in text
+    assert "on the same 400 requests (shadow)" in text and "agreement" in text and "0.750 of 400" in text
+    assert text.splitlines()[-1].startswith("verdict: ")
+    _, html_path = write_report(comparison, tmp_path, "x")
+    charts = svgs(html_path.read_text())
+    assert len(charts) == 2  # the distributions per variant, the histogram of probability deltas
+    distribution_bars = [r for r in charts[0].iter(f"{{{SVG_NS}}}rect") if r.get("class") == "bar"]
+    assert {(r.get("data-series"), r.get("data-category")) for r in distribution_bars} == {
+        (variant, label) for variant in ("champion", "candidate") for label in ("0", "1")
+    }
+
+
+def test_split_traffic_says_pairing_is_impossible(engine: Engine, tmp_path: Path) -> None:
+    log(engine, "a", 300, 0.9, seed=1, labelled=False)
+    log(engine, "b", 300, 0.9, seed=2, labelled=False)
+    comparison = compare_variants(engine, ("a", "b"), True, SINCE, min_labels=50)
+    assert comparison.challenger is not None and comparison.challenger.mode == UNPAIRED
+    text = format_table(comparison)
+    assert "no request was scored by both variants" in text and "prediction PSI" in text
+    assert "\n  agreement" not in text and "latency delta" in text
+    _, html_path = write_report(comparison, tmp_path, "x")
+    assert len(svgs(html_path.read_text())) == 1  # distributions only: there are no deltas to plot
+
+
+def test_the_policy_time_is_the_current_versions(engine: Engine) -> None:
+    assert policy_applied(engine) is None
+    before = datetime.now(UTC)
+    state = {"policy": {"strategy": "shadow", "champion": "a", "candidate": "b"}}
+    version = write_state(engine, None, state, Change("test", "init", "test"))
+    version = write_state(engine, version, state, Change("test", "set", "test"))
+    applied = policy_applied(engine)
+    assert applied is not None and applied[0] == version == 2
+    assert before <= applied[1] <= datetime.now(UTC)
+
+
+def test_the_shadow_may_be_named_as_a(engine: Engine) -> None:
+    log_shadowed(engine, 200, flip_every=2, seed=4)
+    forward = compare_variants(engine, ("champion", "candidate"), True, SINCE, min_labels=50).challenger
+    reverse = compare_variants(engine, ("candidate", "champion"), True, SINCE, min_labels=50).challenger
+    assert forward is not None and reverse is not None and reverse.mode == PAIRED
+    assert forward.agreement == reverse.agreement == 0.5 and reverse.pairs == 200
+
+
+def test_a_regressor_shadow_agrees_within_the_tolerance(engine: Engine) -> None:
+    now = datetime.now(UTC)
+    values = np.linspace(0.0, 100.0, 200)
+    rows: list[dict[str, Any]] = []
+    for i, value in enumerate(values):
+        shadow_value = float(value) + (5.0 if i % 4 == 0 else 0.0)  # a quarter moved by 5
+        rows.append(
+            {
+                "request_id": f"r-{i}",
+                "ts": now,
+                "model": "price:v1",
+                "variant": "champion",
+                "features": {"x": i},
+                "prediction": float(value),
+            }
+        )
+        rows.append(
+            {
+                "request_id": f"r-{i}{SHADOW_SUFFIX}",
+                "ts": now,
+                "model": "price:v2",
+                "variant": "candidate",
+                "features": {"x": i},
+                "prediction": shadow_value,
+            }
+        )
+    insert_predictions(engine, rows)
+    comparison = compare_variants(
+        engine, ("champion", "candidate"), False, SINCE, min_labels=50, tolerance=1.0
+    )
+    diff = comparison.challenger
+    assert diff is not None and diff.pairs == 200 and diff.agreement == 0.75 and diff.tolerance == 1.0
+    assert diff.mean_abs_difference == pytest.approx(1.25) and diff.probability_delta is None
+    categories, shares = comparison.distributions
+    assert len(categories) == 10 and sum(shares["champion"]) == pytest.approx(1.0)
+    assert "within 1; mean |difference| 1.2500" in format_table(comparison)
+
+
+def log_model(engine: Engine, variant: str, model: str, rows: int, label: str) -> None:
+    now = datetime.now(UTC)
+    records = [
+        {
+            "request_id": f"{model}-{i}",
+            "ts": now,
+            "model": model,
+            "variant": variant,
+            "features": {"x": 1.0},
+            "prediction": label,
+        }
+        for i in range(rows)
+    ]
+    insert_predictions(engine, records)
+    stats = StatsCollector()
+    for _ in range(rows):
+        stats.record(variant, model, 0.002)
+    insert_stats(engine, stats.drain())
+
+
+def test_only_the_current_models_rows_count_when_asked(engine: Engine) -> None:
+    log_model(engine, "champion", "m:old", 100, "no")  # an earlier run under the same name
+    log_model(engine, "champion", "m:new", 50, "yes")
+    log_model(engine, "candidate", "c:v1", 40, "yes")
+    assert current_tag(engine, "champion") == "m:new"
+    assert current_tag(engine, "champion", until=datetime.now(UTC) - timedelta(hours=2)) is None
+    mixed = compare_variants(engine, ("champion", "candidate"), True, SINCE, min_labels=50)
+    assert mixed.a.tags == {"m:old": 100, "m:new": 50} and mixed.a.logged == 150 and mixed.a.requests == 150
+    assert "A: champion (m:old (100), m:new (50))" in format_table(mixed)
+    current = compare_variants(
+        engine, ("champion", "candidate"), True, SINCE, min_labels=50, models=("m:new", "c:v1")
+    )
+    assert current.a.tags == {"m:new": 50} and current.a.logged == 50 and current.a.requests == 50
+    assert current.a.predictions == {"yes": 1.0} and current.b.logged == 40
+    assert current.challenger is not None and current.challenger.psi == 0.0  # both all "yes"
