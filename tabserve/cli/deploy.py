@@ -165,6 +165,7 @@ def report(args: argparse.Namespace) -> int:
         args.until,
         min_labels=settings.monitoring.min_labels,
         alpha=args.alpha,
+        outcome_kinds=settings.deployment.outcomes,
     )
     print(format_table(comparison))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,13 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from tabserve.deployment.outcome_report import (
+    OutcomeComparison,
+    compare_outcomes,
+    outcome_html,
+    outcome_lines,
+    outcome_rows,
+)
 from tabserve.deployment.store import NO_TRAFFIC, VariantSummary, summarize_stats
 from tabserve.deployment.variant_stats import percentile_ms
 from tabserve.monitoring.quality import (
@@ -71,6 +79,7 @@ class Comparison:
     alpha: float
     since: str
     until: str | None
+    business_outcomes: list[OutcomeComparison] = field(default_factory=list)  # business outcomes, B vs A
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,6 +143,7 @@ def compare_variants(
     min_labels: int,
     alpha: float = 0.05,
     sample: int = 200_000,
+    outcome_kinds: Mapping[str, str] | None = None,
 ) -> Comparison:
     summaries = summarize_stats(engine, since, until)
     outcomes = [variant_outcomes(engine, name, since, until, sample=sample) for name in names]
@@ -161,6 +171,9 @@ def compare_variants(
         alpha,
         since.isoformat(),
         until.isoformat() if until else None,
+        compare_outcomes(
+            engine, names, outcome_kinds or {}, since, until, min_requests=min_labels, alpha=alpha
+        ),
     )
 
 
@@ -204,6 +217,7 @@ def table_rows(comparison: Comparison) -> list[tuple[str, str, str]]:
             for key in sorted(set(a.predictions) | set(b.predictions))
         ],
         (f"{comparison.metric} (95% CI)", quality(a), quality(b)),
+        *outcome_rows(comparison.business_outcomes),
     ]
     return rows
 
@@ -215,6 +229,7 @@ def format_table(comparison: Comparison) -> str:
     p_value = "-" if comparison.p_value is None else f"{comparison.p_value:.4g}"
     lines.append(f"{comparison.test or 'no test'}: p = {p_value} (alpha {comparison.alpha})")
     lines.append(f"verdict: {plain_verdict(comparison)}")
+    lines.extend(outcome_lines(comparison.business_outcomes))
     return "\n".join(lines)
 
 
@@ -232,7 +247,7 @@ def to_html(comparison: Comparison) -> str:
         f"</head><body><h1>A/B report: {html.escape(plain_verdict(comparison))}</h1>"
         f"<p>Window: {html.escape(window)}</p><table><tr>{head}</tr>{body}</table>"
         f"<p>{html.escape(comparison.test or 'no test')}: p = {p_value} (alpha {comparison.alpha})</p>"
-        "</body></html>"
+        f"{outcome_html(comparison.business_outcomes)}</body></html>"
     )
 
 

@@ -21,12 +21,12 @@ from tabserve.deployment.shadow import ShadowRunner
 from tabserve.deployment.variant_stats import StatsCollector
 from tabserve.model_store import StoredModel
 from tabserve.predictions.logger import PredictionLogger
+from tabserve.predictions.tables import SHADOW_SUFFIX
 from tabserve.serving.metrics import ServiceMetrics
 from tabserve.serving.runtime import Scorer
 from tabserve.settings import Policy, Settings
 
 logger = logging.getLogger(__name__)
-SHADOW_SUFFIX = ":shadow"
 FAILURE_LOG_EVERY_S = 10.0
 
 
