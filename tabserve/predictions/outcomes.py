@@ -57,10 +57,13 @@ def stored_outcomes(connection: Connection, keys: Sequence[tuple[str, str]]) -> 
     return {(row.request_id, row.name): row.value for row in connection.execute(query)}
 
 
-def insert_outcomes(connection: Connection, events: Sequence[OutcomeEvent]) -> None:
-    """Insert; a pair recorded meanwhile by another request is skipped (first value wins)."""
+def insert_outcomes(connection: Connection, events: Sequence[OutcomeEvent]) -> int:
+    """Insert; a pair recorded meanwhile by another request is skipped (first value wins).
+
+    Returns how many were inserted: two senders of one event at once both find it new, and only
+    the database knows which of them stored it."""
     if not events:
-        return
+        return 0
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(outcomes).on_conflict_do_nothing(index_elements=["request_id", "name"])
     now = datetime.now(UTC)
@@ -68,7 +71,7 @@ def insert_outcomes(connection: Connection, events: Sequence[OutcomeEvent]) -> N
         {"ts": now, "request_id": e.request_id, "name": e.name, "value": e.value, "actor": e.actor}
         for e in events
     ]
-    connection.execute(statement, rows)
+    return len(connection.execute(statement.returning(outcomes.c.id), rows).all())
 
 
 def outcome_sums(

@@ -64,13 +64,13 @@ def record_outcomes(
                 )
             stored = stored_outcomes(connection, [(event.request_id, event.name) for event in checked])
             new, ignored = first_values(checked, stored)
-            insert_outcomes(connection, new)
+            inserted = insert_outcomes(connection, new)
     except SQLAlchemyError as error:
         logger.warning("outcomes not stored: the prediction log database failed (%s)", error)
         raise FeedbackError(
             HTTPStatus.SERVICE_UNAVAILABLE, "the prediction log database is unavailable; retry shortly"
         ) from None
-    return {"stored": len(new), "unchanged": len(checked) - len(new), "ignored": ignored}
+    return {"stored": inserted, "unchanged": len(checked) - inserted, "ignored": ignored}
 
 
 def first_values(
