@@ -32,9 +32,9 @@ B_BETTER, A_BETTER, NO_DIFFERENCE, NOT_ENOUGH = (
 class OutcomeSide:
     requests: int
     events: int
-    value: float  # rate or mean value per request served
-    low: float
-    high: float
+    value: float | None  # rate or mean value per request served; None: no request (JSON has no NaN)
+    low: float | None
+    high: float | None
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,9 @@ class OutcomeComparison:
 
 
 def _side(sums: OutcomeSums, kind: str, alpha: float) -> OutcomeSide:
-    low, high = variant_interval(sums, kind, alpha) if sums.requests else (float("nan"), float("nan"))
-    return OutcomeSide(sums.requests, sums.events, mean_of(sums), low, high)
+    if sums.requests == 0:
+        return OutcomeSide(0, 0, None, None, None)
+    return OutcomeSide(sums.requests, sums.events, mean_of(sums), *variant_interval(sums, kind, alpha))
 
 
 def compare_outcome(
@@ -122,7 +123,7 @@ def plain_outcome_verdict(outcome: OutcomeComparison) -> str:
 
 
 def _cell(side: OutcomeSide) -> str:
-    if side.requests == 0:
+    if side.value is None or side.low is None or side.high is None:
         return "- (0 requests)"
     return f"{side.value:.3f} [{side.low:.3f}, {side.high:.3f}] ({side.events}/{side.requests})"
 

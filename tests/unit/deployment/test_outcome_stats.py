@@ -133,3 +133,12 @@ def test_values_without_spread_need_no_test() -> None:
     tested = value_test(values(np.full(50, 2.0)), values(np.full(50, 3.0)))
     assert (tested.difference, tested.p_value) == (1.0, 0.0)
     assert math.isfinite(tested.low)
+
+
+def test_a_variant_without_requests_is_not_enough_data_and_valid_json() -> None:
+    import dataclasses
+    import json
+
+    empty = compare_outcome("click", "rate", rate(0, 0), rate(10, 100), min_requests=50)
+    assert empty.verdict == NOT_ENOUGH and outcome_rows([empty])[0][1] == "- (0 requests)"
+    json.dumps(dataclasses.asdict(empty), allow_nan=False)  # raises on NaN
