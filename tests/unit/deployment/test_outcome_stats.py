@@ -1,5 +1,7 @@
 """Business-outcome statistics on known answers: textbook z-test, Newcombe's interval, Welch from sums."""
 
+import dataclasses
+import json
 import math
 
 import numpy as np
@@ -136,9 +138,6 @@ def test_values_without_spread_need_no_test() -> None:
 
 
 def test_a_variant_without_requests_is_not_enough_data_and_valid_json() -> None:
-    import dataclasses
-    import json
-
     empty = compare_outcome("click", "rate", rate(0, 0), rate(10, 100), min_requests=50)
     assert empty.verdict == NOT_ENOUGH and outcome_rows([empty])[0][1] == "- (0 requests)"
     json.dumps(dataclasses.asdict(empty), allow_nan=False)  # raises on NaN
