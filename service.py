@@ -3,6 +3,7 @@
 import functools
 import os
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -20,6 +21,7 @@ from tabserve.model_store import get_model
 from tabserve.monitoring.live_metrics import start_live_drift
 from tabserve.predictions.logger import open_prediction_logger
 from tabserve.predictions.migration import stop_if_behind
+from tabserve.predictions.outcomes import OutcomeEvent
 from tabserve.predictions.store import make_engine
 from tabserve.serving.feedback import (
     FEEDBACK_TOKEN_ENV,
@@ -33,6 +35,7 @@ from tabserve.serving.http_errors import quiet_client_errors
 from tabserve.serving.http_limits import HttpLimits, RequestGuard
 from tabserve.serving.metrics import DriftMetricsRefresher, service_metrics
 from tabserve.serving.openapi_doc import OpenApiAmendments
+from tabserve.serving.outcomes import record_outcomes
 from tabserve.serving.responses import Prediction, Predictions, prediction, predictions
 from tabserve.serving.runtime import info_app, limit_worker_threads, tune_gc
 from tabserve.serving.task_ids import TaskIds, task_id_of
@@ -78,8 +81,22 @@ class Feedback(BaseModel):
     reason: Reason = None
 
 
+OutcomeName = Annotated[str, Field(min_length=1, max_length=64, description="A name in deployment.outcomes.")]
+OutcomeValue = Annotated[
+    bool | int | float, Field(description="A rate: 1 (it happened) or 0; a value: a number.")
+]
+
+
+class Outcome(BaseModel):
+    request_id: RequestId
+    name: OutcomeName
+    value: OutcomeValue = 1
+    actor: Actor = None
+
+
 WORKERS = SETTINGS.serving.workers or auto_workers(available_cores())
 Service = TypeVar("Service", bound=type)
+Stored = TypeVar("Stored")
 
 
 def _current_deployment() -> Deployment | None:
@@ -239,10 +256,54 @@ class TabularModel:
                 ctx.response.headers["WWW-Authenticate"] = "Bearer"
             return {"error": str(error)}
 
+    @bentoml.api
+    def outcome(
+        self,
+        request_id: RequestId,
+        name: OutcomeName,
+        ctx: bentoml.Context,
+        value: OutcomeValue = 1,
+        actor: Actor = None,
+    ) -> dict[str, Any]:
+        """Record a business outcome of one logged prediction: a rate (`click`: 1 or 0) or a value.
+
+        Idempotent, first value wins: sending it again changes nothing (`unchanged`), a different
+        value is ignored and listed in `ignored`. Names come from `deployment.outcomes`.
+        With `TABSERVE_FEEDBACK_TOKEN` set, send `Authorization: Bearer <token>`.
+        """
+        return self._outcomes([Outcome(request_id=request_id, name=name, value=value, actor=actor)], ctx)
+
+    @bentoml.api
+    def outcome_batch(
+        self, items: Annotated[list[Outcome], Field(min_length=1, max_length=10_000)], ctx: bentoml.Context
+    ) -> dict[str, Any]:
+        """Record many outcomes at once: all or nothing."""
+        return self._outcomes(items, ctx)
+
+    def _outcomes(self, items: list[Outcome], ctx: bentoml.Context) -> dict[str, Any]:
+        try:
+            authorize(FEEDBACK_TOKEN, ctx.request.headers.get("authorization"), "outcomes")
+            if self.prediction_logger is None:
+                raise FeedbackError(
+                    HTTPStatus.CONFLICT, "the prediction log is off (monitoring.log_predictions: false)"
+                )
+            events = [OutcomeEvent(**item.model_dump()) for item in items]
+            kinds = SETTINGS.deployment.outcomes
+            return self._once_logged(lambda: record_outcomes(self.engine, events, kinds))
+        except FeedbackError as error:
+            ctx.response.status_code = error.status
+            if error.status == HTTPStatus.UNAUTHORIZED:
+                ctx.response.headers["WWW-Authenticate"] = "Bearer"
+            return {"error": str(error)}
+
     def _store_labels(self, pairs: list[LabelUpdate]) -> int:
+        return self._once_logged(lambda: record_feedback(self.engine, pairs, self._classes_of))
+
+    def _once_logged(self, store: Callable[[], Stored]) -> Stored:
+        """`store()`, again once the predictions it refers to are in the log (404 until then)."""
         assert self.prediction_logger is not None
         try:
-            return record_feedback(self.engine, pairs, self._classes_of)
+            return store()
         except FeedbackError as error:
             if error.status != HTTPStatus.NOT_FOUND:
                 raise
@@ -253,7 +314,7 @@ class TabularModel:
         deadline = time.monotonic() + FEEDBACK_WAIT_INTERVALS * SETTINGS.monitoring.flush_interval_ms / 1000
         while True:
             try:
-                return record_feedback(self.engine, pairs, self._classes_of)
+                return store()
             except FeedbackError as error:
                 if error.status != HTTPStatus.NOT_FOUND or time.monotonic() >= deadline:
                     raise

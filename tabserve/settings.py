@@ -213,6 +213,7 @@ class StreamingSettings(_Frozen):
 Strategy = Literal["single", "blue-green", "canary", "ab", "shadow"]
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 DEFAULT_VARIANT = "default"
+OutcomeKind = Literal["rate", "value"]
 
 
 class Policy(_Frozen):
@@ -274,6 +275,13 @@ class RolloutSettings(_Frozen):
     quality_alpha: float = Field(default=0.01, gt=0, lt=1, description="A drop must be this significant.")
     min_labels: int = Field(default=50, ge=1)
     sample_size: int = Field(default=5_000, ge=100, description="Logged predictions read per check.")
+    outcome_guards: dict[str, float] = Field(
+        default_factory=dict,
+        description="Outcome name -> allowed drop vs champion (rates: absolute; values: relative).",
+    )
+    outcome_alpha: float = Field(
+        default=0.01, gt=0, lt=1, description="An outcome drop must be this significant."
+    )
 
     @model_validator(mode="after")
     def _steps_climb_to_100(self) -> RolloutSettings:
@@ -298,12 +306,24 @@ class DeploymentSettings(_Frozen):
         default=10_000, ge=1, description="Records waiting for the shadow; more are dropped (counted)."
     )
     rollout: RolloutSettings = RolloutSettings()
+    outcomes: dict[str, OutcomeKind] = Field(
+        default_factory=dict,
+        description="Business outcomes /outcome accepts: name -> rate (0/1 per request) or value (a number).",
+    )
 
     @model_validator(mode="after")
     def _names(self) -> DeploymentSettings:
         for name in self.variants:
             if not VARIANT_NAME.match(name):
                 raise ValueError(f"variant name {name!r}: use letters, digits, '_', '.', '-'")
+        for name in self.outcomes:
+            if not VARIANT_NAME.match(name):
+                raise ValueError(f"outcome name {name!r}: use letters, digits, '_', '.', '-' (at most 64)")
+        for name, drop in self.rollout.outcome_guards.items():
+            if name not in self.outcomes:
+                raise ValueError(f"rollout.outcome_guards: {name!r} is not one of deployment.outcomes")
+            if drop < 0:
+                raise ValueError(f"rollout.outcome_guards: {name}: the allowed drop must be >= 0")
         return self
 
 

@@ -212,6 +212,7 @@ def report(args: argparse.Namespace) -> int:
         window=window,
         tolerance=args.tolerance,
         models=models,
+        outcome_kinds=settings.deployment.outcomes,
     )
     print(format_table(comparison))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,13 @@ from tabserve.deployment.challenger_diff import (
     unpaired_diff,
 )
 from tabserve.deployment.challenger_report import challenger_html, challenger_lines, distribution_html
+from tabserve.deployment.outcome_report import (
+    OutcomeComparison,
+    compare_outcomes,
+    outcome_html,
+    outcome_lines,
+    outcome_rows,
+)
 from tabserve.deployment.report_data import logged_tags, paired_predictions
 from tabserve.deployment.store import NO_TRAFFIC, VariantSummary, summarize_stats
 from tabserve.deployment.variant_stats import percentile_ms
@@ -94,6 +102,7 @@ class Comparison:
     window: str  # why the window starts where it does
     challenger: ChallengerDiff | None
     distributions: tuple[list[str], dict[str, list[float]]]  # categories, shares per variant
+    business_outcomes: list[OutcomeComparison] = field(default_factory=list)  # business outcomes, B vs A
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -192,6 +201,7 @@ def compare_variants(
     window: str = "",
     tolerance: float | None = None,
     models: tuple[str | None, str | None] = (None, None),
+    outcome_kinds: Mapping[str, str] | None = None,
 ) -> Comparison:
     """`models`: per variant, the only model tag whose rows count (None: every tag in the window)."""
     by_name = {name: model for name, model in zip(names, models, strict=True) if model is not None}
@@ -244,6 +254,9 @@ def compare_variants(
         window,
         challenger,
         distribution_shares(predictions, classifier),
+        compare_outcomes(
+            engine, names, outcome_kinds or {}, since, until, min_requests=min_labels, alpha=alpha
+        ),
     )
 
 
@@ -295,6 +308,7 @@ def table_rows(comparison: Comparison) -> list[tuple[str, str, str]]:
             for key in sorted(set(a.predictions) | set(b.predictions))
         ],
         (f"{comparison.metric} (95% CI)", quality(a), quality(b)),
+        *outcome_rows(comparison.business_outcomes),
     ]
     return rows
 
@@ -328,6 +342,7 @@ def text_sections(comparison: Comparison) -> list[str]:
         table_text(comparison),
         challenger_text(comparison),
         significance_text(comparison),
+        "\n".join(outcome_lines(comparison.business_outcomes)),
         f"verdict: {plain_verdict(comparison)}",
     ]
 
@@ -353,6 +368,7 @@ def html_sections(comparison: Comparison) -> list[str]:
         table_html(comparison),
         distribution_html(*comparison.distributions),
         "" if challenger is None else challenger_html(challenger, comparison.a.name, comparison.b.name),
+        outcome_html(comparison.business_outcomes),
     ]
 
 

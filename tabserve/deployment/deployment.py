@@ -145,7 +145,12 @@ class Deployment:
     def tick(self, now: datetime | None = None) -> None:
         """Judge a running rollout once; advance, promote or roll back when the guards say so."""
         self.progress = judge_rollout(
-            self.shared, self.settings.rollout, self.variants.classifier, self.metrics, now
+            self.shared,
+            self.settings.rollout,
+            self.variants.classifier,
+            self.metrics,
+            now,
+            self.settings.outcomes,
         )
 
     def prune(self) -> None:

@@ -17,9 +17,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, func, inspect, select
 
-from tabserve.deployment.routing import SHADOW_SUFFIX
 from tabserve.deployment.store import STATE_ROW
-from tabserve.predictions.tables import deployment_state, predictions
+from tabserve.predictions.tables import SHADOW_SUFFIX, deployment_state, predictions
 
 PAIR_COLUMNS = ["request_id", "primary", "challenger", "primary_probabilities", "challenger_probabilities"]
 

@@ -4,7 +4,8 @@ Guards, each against the live data of the step (candidate) and of the whole roll
 - error rate and p99 latency of the candidate, at every check (a broken candidate goes at once);
 - drift of the candidate's predictions from the champion's on the same traffic (PSI), and
   quality on feedback labels (a drop larger than allowed and significant), once per step when
-  it has lasted `min_seconds`: judging noisy statistics at every check would fire by chance.
+  it has lasted `min_seconds`: judging noisy statistics at every check would fire by chance;
+- the same, once per step, for each business outcome in `outcome_guards` (`outcome_guard`).
 
 A guard without enough data reports `value: None` and cannot fire. `judge` is pure; `tick`
 reads the evidence from the database.
@@ -12,13 +13,15 @@ reads the evidence from the database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from tabserve.deployment.outcome_guard import OutcomeEvidence, gather_outcomes, outcome_guards
 from tabserve.deployment.policy import DeploymentState, GuardResult, Rollout
 from tabserve.deployment.store import NO_TRAFFIC, VariantSummary, summarize_stats
 from tabserve.deployment.variant_stats import percentile_ms
@@ -54,6 +57,7 @@ class Evidence:
     candidate_outcomes: pd.DataFrame  # prediction, label
     champion_outcomes: pd.DataFrame
     classifier: bool
+    business: dict[str, OutcomeEvidence] = field(default_factory=dict)  # guarded outcomes by name
 
 
 def _guard(value: float | None, limit: float, ok: bool, detail: str) -> GuardResult:
@@ -124,6 +128,7 @@ def statistical_guards(evidence: Evidence, settings: RolloutSettings) -> dict[st
     return {
         "prediction_drift": _drift_guard(evidence, settings),
         "quality": _quality_guard(evidence, settings),
+        **outcome_guards(evidence.business, settings),
     }
 
 
@@ -189,7 +194,13 @@ def judge(state: DeploymentState, evidence: Evidence, settings: RolloutSettings,
     return ADVANCE, guards, f"step {rollout.step + 1} ({rollout.percent:g}%) passed every guard"
 
 
-def gather(engine: Engine, state: DeploymentState, settings: RolloutSettings, classifier: bool) -> Evidence:
+def gather(
+    engine: Engine,
+    state: DeploymentState,
+    settings: RolloutSettings,
+    classifier: bool,
+    outcome_kinds: Mapping[str, str] | None = None,
+) -> Evidence:
     """The candidate's numbers since its step started; the champion's since the rollout started."""
     assert state.rollout is not None
     policy, rollout = state.policy, state.rollout
@@ -202,4 +213,11 @@ def gather(engine: Engine, state: DeploymentState, settings: RolloutSettings, cl
         ),
         champion_outcomes=variant_outcomes(engine, champion, rollout.started, sample=settings.sample_size),
         classifier=classifier,
+        business=gather_outcomes(
+            engine,
+            outcome_kinds or {},
+            settings,
+            (champion, rollout.started),
+            (candidate, rollout.step_started),
+        ),
     )

@@ -7,6 +7,7 @@ only one of them acts on each step (the others find the step already taken).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from tabserve.deployment.policy import DeploymentState, advance, is_last_step, rollback
@@ -23,13 +24,14 @@ def judge_rollout(
     classifier: bool,
     metrics: ServiceMetrics,
     now: datetime | None = None,
+    outcome_kinds: Mapping[str, str] | None = None,
 ) -> StepProgress | None:
     """Judge the running rollout once; returns how far its step was (None: no rollout running)."""
     state = shared.state
     if not state.rollout_running or state.rollout is None:
         return None
     now = now or datetime.now(UTC)
-    evidence = gather(shared.engine, state, settings, classifier)
+    evidence = gather(shared.engine, state, settings, classifier, outcome_kinds)
     progress = step_progress(state, evidence, settings, now)
     decision, guards, reason = judge(state, evidence, settings, now)
     metrics.show_guards(guards)

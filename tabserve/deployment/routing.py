@@ -14,8 +14,6 @@ import math
 from tabserve.settings import Policy
 
 HASH_SCALE = float(1 << 64)
-# A shadow copy is logged under the answered request's id plus this: the report pairs them by it.
-SHADOW_SUFFIX = ":shadow"
 
 
 def unit_hash(key: str, salt: str) -> float:

@@ -16,11 +16,12 @@ from typing import Any
 from bentoml.exceptions import BentoMLException, InternalServerError
 
 from tabserve.deployment.policy import PolicyError
-from tabserve.deployment.routing import SHADOW_SUFFIX, choose_variant, shadow_of
+from tabserve.deployment.routing import choose_variant, shadow_of
 from tabserve.deployment.shadow import ShadowRunner
 from tabserve.deployment.variant_stats import StatsCollector
 from tabserve.model_store import StoredModel
 from tabserve.predictions.logger import PredictionLogger
+from tabserve.predictions.tables import SHADOW_SUFFIX
 from tabserve.serving.metrics import ServiceMetrics
 from tabserve.serving.runtime import Scorer
 from tabserve.settings import Policy, Settings

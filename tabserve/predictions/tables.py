@@ -1,6 +1,6 @@
 """Every table of the prediction-log database, in one `MetaData`: what the migrations build.
 
-The prediction log (`predictions`, `label_changes`, `monitoring_runs`) and the deployment's
+The prediction log (`predictions`, `label_changes`, `outcomes`, `monitoring_runs`) and the deployment's
 shared state (`deployment_state`, `deployment_events`, `variant_stats`) live in one database,
 so they are declared in one place. Nothing creates them from here: the migrations in
 `tabserve/predictions/migrations/` do (`tabserve db upgrade`), and a unit test checks that the
@@ -9,10 +9,25 @@ migrations produce exactly these definitions.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 LOG_ID_CHARS = 32
+# A shadow's copy of a request is logged under the request id + this: no user saw its answer, and
+# the A/B report pairs the two answers to one request by it (deployment/report_data.py).
+SHADOW_SUFFIX = ":shadow"
 ID_TYPE = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER keys only
 
 predictions = Table(
@@ -46,6 +61,20 @@ label_changes = Table(
     Column("new_label", JSON, nullable=False),
     Column("actor", String(200)),
     Column("reason", String(500)),
+)
+
+# Business outcomes of a request (a click, a conversion, revenue), one per (request id, name):
+# the unique constraint makes a retried event count once (the first value is kept).
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("request_id", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("actor", String(200)),
+    UniqueConstraint("request_id", "name", name="uq_outcomes_request_id_name"),
 )
 
 monitoring_runs = Table(

@@ -44,13 +44,15 @@ class LabelUpdate:
     reason: str | None = None
 
 
-def authorize(expected: str | None, authorization: str | None) -> None:
-    """Nothing to check without a configured token; otherwise 401 (none given) or 403 (wrong)."""
+def authorize(expected: str | None, authorization: str | None, what: str = "feedback") -> None:
+    """Nothing to check without a configured token; otherwise 401 (none given) or 403 (wrong).
+
+    Outcomes (`what="outcomes"`) need the same token: both decide rollbacks."""
     if expected is None:
         return
     if not authorization:
         raise FeedbackError(
-            HTTPStatus.UNAUTHORIZED, f"feedback needs 'Authorization: Bearer <token>' ({FEEDBACK_TOKEN_ENV})"
+            HTTPStatus.UNAUTHORIZED, f"{what} needs 'Authorization: Bearer <token>' ({FEEDBACK_TOKEN_ENV})"
         )
     scheme, _, given = authorization.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):

@@ -25,11 +25,11 @@ from tabserve.deployment.ab_report import (
 from tabserve.deployment.challenger_diff import PAIRED, UNPAIRED
 from tabserve.deployment.charts import SVG_NS
 from tabserve.deployment.report_data import current_tag, policy_applied
-from tabserve.deployment.routing import SHADOW_SUFFIX
 from tabserve.deployment.store import Change, insert_stats, prune_stats, write_state
 from tabserve.deployment.variant_stats import StatsCollector
 from tabserve.predictions.migration import upgrade as upgrade_schema
 from tabserve.predictions.store import insert_predictions, make_engine, set_labels
+from tabserve.predictions.tables import SHADOW_SUFFIX
 
 SINCE = datetime.now(UTC) - timedelta(hours=1)
 

@@ -41,9 +41,12 @@ def test_the_migrations_build_exactly_the_declared_tables(database: Engine) -> N
 
 
 def test_the_comparison_sees_a_missing_index(database: Engine) -> None:
-    """Before the second migration only the rollout guards' index is missing (so the check can fail)."""
+    """Before the second migration the rollout guards' index is missing (so the check can fail)."""
     migrate_to(database, "0001")
-    assert diff_names(database) == [("add_index", ROLLOUT_INDEX)]
+    outcomes_table = [("add_index", "ix_outcomes_ts"), ("add_table", "outcomes")]  # the third migration's
+    assert sorted(diff_names(database)) == sorted([("add_index", ROLLOUT_INDEX), *outcomes_table])
+    migrate_to(database, "0002")
+    assert sorted(diff_names(database)) == outcomes_table
     migrate_to(database, "head")
     indexes = {index["name"]: index["column_names"] for index in inspect(database).get_indexes("predictions")}
     assert indexes[ROLLOUT_INDEX] == ["variant", "ts"]
