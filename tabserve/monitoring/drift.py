@@ -163,7 +163,7 @@ def compare(
     # Dates and times are not compared: their values move forward by nature (every new date is
     # "unseen"); their numeric parts would fire on any window of another month.
     metrics = build_metrics(schema, classifier, settings)
-    snapshot = run_report(reference, current, schema, classifier, metrics)
+    snapshot = run_report(reference, current, schema, classifier, metrics, settings.drift_max_categories)
     drifts = read_column_drifts(snapshot, metrics)
     prediction = drifts.pop(PREDICTION_COLUMN, None)
     judgement = judge_data_drift(

@@ -23,6 +23,7 @@ from evidently.core.metric_types import TestStatus
 from evidently.metrics import DriftedColumnsCount, ValueDrift
 
 from tabserve.errors import TabserveError
+from tabserve.monitoring.categories import cap_categories
 from tabserve.predictor import PREDICTION_COLUMN
 from tabserve.schema import FeatureSchema
 from tabserve.settings import MonitoringSettings
@@ -101,13 +102,24 @@ def run_report(
     schema: FeatureSchema,
     classifier: bool,
     metrics: DriftMetrics,
+    max_categories: int,
 ) -> Any:
-    """Evidently's snapshot of the metrics (its tests included: they carry each column's verdict)."""
+    """Evidently's snapshot of the metrics (its tests included: they carry each column's verdict).
+
+    Categoricals with more than `max_categories` reference values are compared on the most
+    frequent ones and "(other)" (categories.py).
+    """
     definition = data_definition(schema, classifier)
+    reference, current, _ = cap_categories(
+        prepare(reference, schema, classifier),
+        prepare(current, schema, classifier),
+        schema.categorical,
+        max_categories,
+    )
     report = Report(metrics.all, include_tests=True)
     return report.run(
-        Dataset.from_pandas(prepare(current, schema, classifier), data_definition=definition),
-        Dataset.from_pandas(prepare(reference, schema, classifier), data_definition=definition),
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
     )
 
 
