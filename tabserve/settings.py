@@ -151,7 +151,7 @@ class MonitoringSettings(_Frozen):
     min_labels: int = Field(default=50, ge=1)
     sample_size: int = Field(default=20_000, ge=100)
     max_sample_cells: int = Field(
-        default=2_000_000,
+        default=1_000_000,
         ge=1,
         description="Drift sample: at most this many rows x columns (wide tables: fewer rows, >= 5,000).",
     )

@@ -17,7 +17,8 @@ def test_a_narrow_table_keeps_the_configured_sample() -> None:
 
 
 def test_a_wide_table_gets_the_rows_its_cells_allow() -> None:
-    assert rows(201) == 2_000_000 // 201 == 9_950
+    assert rows(101) == 1_000_000 // 101 == 9_900
+    assert rows(201) == MIN_ROWS  # 4,975 by cells: the floor
 
 
 def test_a_very_wide_table_keeps_a_floor_and_never_exceeds_the_configured_sample() -> None:
