@@ -170,7 +170,7 @@ class MonitoringSettings(_Frozen):
     cat_method: str | None = None
     cat_threshold: float | None = None
     drift_max_categories: int = Field(
-        default=100,
+        default=30,
         ge=2,
         description="Drift: values beyond the reference's N most frequent count as one '(other)'.",
     )
