@@ -10,9 +10,10 @@ report the prediction).
 
 Each job is a subprocess; wall time and peak RSS are its own (GNU time's maximum resident set
 of the process and its waited-for children, i.e. the whole tree). The baseline is the job of
-a git revision (`--baseline-ref`, default main) run from a detached worktree on the same log,
-stopped at `--cap` seconds ('>N s' then). Usage:
-  python bench/wide_drift.py [--rows 1000000] [--features 200] [--baseline-ref main] [--cap 600]
+a git revision (`--baseline-ref`, default 092c5cd: main before this work) run from a detached
+worktree on the same log, stopped at `--cap` seconds ('>N s' then). `--work DIR` keeps the model
+and the log: a second run reuses them and only runs the jobs. Usage (`make bench-wide WIDE_ARGS=...`):
+  python bench/wide_drift.py [--rows 1000000] [--features 200] [--baseline-ref REF] [--cap 600] [--work DIR]
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ LOW_CARDINALITY_VALUES = 12
 CATEGORICAL_SHARE = 0.25
 SHIFTED = ("num_0", "cat_0", "hc_0")
 TIME = "/usr/bin/time"
+BASELINE_REF = "092c5cd"  # main before the wide-table work (issue 15): the job the table compares with
 
 
 def generate(rows: int, features: int, seed: int, shifted: bool = False) -> pd.DataFrame:
@@ -214,7 +216,9 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=200)
-    parser.add_argument("--baseline-ref", default="main", help="git revision of the baseline job ('' : none)")
+    parser.add_argument(
+        "--baseline-ref", default=BASELINE_REF, help="git revision of the baseline job ('': none)"
+    )
     parser.add_argument("--cap", type=float, default=600, help="seconds after which a job is stopped")
     parser.add_argument("--work", type=Path, help="folder to keep (default: a new temporary folder)")
     args = parser.parse_args()
