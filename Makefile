@@ -13,7 +13,7 @@ BENTOML := $(VENV)/bin/bentoml
 # The model store lives outside the repository: inside the build context it makes `bentoml build` recurse.
 export BENTOML_HOME ?= $(HOME)/bentoml
 
-.PHONY: help env profile bench-tools services docker-engine image bench-image bench-batch bench-stream bench-deploy serve train drift bench-monitoring bench-live-drift test test-unit test-integration lint format bench requirements build
+.PHONY: help env profile bench-tools services docker-engine image bench-image bench-batch bench-stream bench-deploy serve train drift bench-monitoring bench-wide bench-live-drift test test-unit test-integration lint format bench requirements build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ drift: env ## drift and quality check of the served model (tabserve monitor)
 
 bench-monitoring: env ## drift job over 1,000,000 logged rows: time and peak memory
 	$(PY) bench/monitoring.py
+
+bench-wide: env bench-tools ## drift job over 1,000,000 logged rows x 200 features: main's job vs now, time and peak RSS
+	$(PY) bench/wide_drift.py $(WIDE_ARGS)
 
 bench-live-drift: env bench-tools ## live drift: one refresh at 10,000 rows; rps/p99 with the refresher off vs on
 	$(PY) bench/live_drift.py

@@ -150,6 +150,11 @@ class MonitoringSettings(_Frozen):
     min_samples: int = Field(default=200, ge=1)
     min_labels: int = Field(default=50, ge=1)
     sample_size: int = Field(default=20_000, ge=100)
+    max_sample_cells: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Drift sample: at most this many rows x columns (wide tables: fewer rows, >= 5,000).",
+    )
     drift_share: float = Field(default=0.5, gt=0, le=1, description="Alarm: this share of features drift.")
     alarm_top_k: int = Field(
         default=3, ge=0, description="Alarm: one of the k most important features drifts (0: rule off)."
@@ -164,6 +169,11 @@ class MonitoringSettings(_Frozen):
     num_threshold: float | None = None
     cat_method: str | None = None
     cat_threshold: float | None = None
+    drift_max_categories: int = Field(
+        default=30,
+        ge=2,
+        description="Drift: values beyond the reference's N most frequent count as one '(other)'.",
+    )
     quality_drop: float = Field(default=0.05, ge=0)
     reports_dir: str = "reports"
     keep_reports: int = Field(default=100, ge=1, description="Drift reports kept (the newest runs).")

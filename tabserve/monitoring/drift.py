@@ -167,7 +167,9 @@ def compare(
     # "unseen"); their numeric parts would fire on any window of another month.
     metrics = build_metrics(schema, classifier, settings, series.columns if series else ())
     quality_frames = (series.current, series.reference) if series else None
-    snapshot = run_report(reference, current, schema, classifier, metrics, quality_frames)
+    snapshot = run_report(
+        reference, current, schema, classifier, metrics, settings.drift_max_categories, quality_frames
+    )
     drifts = read_column_drifts(snapshot, metrics)
     prediction = drifts.pop(PREDICTION_COLUMN, None)
     judgement = judge_data_drift(

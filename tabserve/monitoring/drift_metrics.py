@@ -24,6 +24,7 @@ from evidently.core.metric_types import TestStatus
 from evidently.metrics import DriftedColumnsCount, MeanValue, ValueDrift
 
 from tabserve.errors import TabserveError
+from tabserve.monitoring.categories import cap_categories
 from tabserve.predictor import PREDICTION_COLUMN
 from tabserve.schema import FeatureSchema
 from tabserve.settings import MonitoringSettings
@@ -106,13 +107,21 @@ def run_report(
     schema: FeatureSchema,
     classifier: bool,
     metrics: DriftMetrics,
+    max_categories: int,
     quality: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> Any:
     """Evidently's snapshot of the metrics (its tests included: they carry each column's verdict).
 
-    `quality`: the quality columns of (current, reference), joined to each (quality_series.py).
+    Categoricals with more than `max_categories` reference values are compared on the most
+    frequent ones and "(other)" (categories.py). `quality`: the quality columns of (current,
+    reference), joined to each (quality_series.py).
     """
-    now, then = prepare(current, schema, classifier), prepare(reference, schema, classifier)
+    then, now, _ = cap_categories(
+        prepare(reference, schema, classifier),
+        prepare(current, schema, classifier),
+        schema.categorical,
+        max_categories,
+    )
     if quality is not None:
         now, then = now.join(quality[0]), then.join(quality[1])
     definition = data_definition(schema, classifier, list(metrics.quality))

@@ -28,6 +28,7 @@ from tabserve.monitoring.estimated_quality import (
 from tabserve.monitoring.quality_series import QualitySeries, quality_series
 from tabserve.monitoring.report_verdict import verdict_section, with_verdict
 from tabserve.monitoring.retention import prune_reports, report_stamp
+from tabserve.monitoring.sample import drift_sample_rows
 from tabserve.monitoring.table import ordered_features
 from tabserve.predictions.migration import ensure_schema
 from tabserve.predictions.store import load_window, make_engine, prepare_local_database, save_run
@@ -101,13 +102,15 @@ def run_job(
     engine = make_engine(settings.url)
     ensure_schema(engine)
     steps.set_postfix_str("reading window")
+    compared = len(stored.schema.numeric) + len(stored.schema.categorical) + 1  # and the prediction
+    sample = drift_sample_rows(settings.sample_size, compared, settings.max_sample_cells)
     current, window_rows = load_window(
         engine,
         stored.tag,
         last=window.last,
         since=window.since,
         until=window.until,
-        sample=settings.sample_size,
+        sample=sample,
     )
     steps.update()
     steps.set_postfix_str("comparing with reference")
@@ -132,7 +135,7 @@ def run_job(
         "window": window.describe(),
         "window_rows": window_rows,
         "sampled_rows": len(current),
-        "sample_size": settings.sample_size,
+        "sample_size": sample,  # settings.sample_size, or fewer on a wide table (sample.py)
         "policy": policy_summary(settings, result.data_drift),
         **result.to_dict(),
         "exit_code": exit_code(result),

@@ -26,7 +26,12 @@ SCHEMA = infer_schema(drift_frame(10, seed=0)[["a", "b", "c"]])
 def shifted_run() -> tuple[object, object]:
     metrics = build_metrics(SCHEMA, True, SETTINGS)
     return run_report(
-        drift_frame(1000, seed=1), drift_frame(1000, seed=2, shift_a=1.5), SCHEMA, True, metrics
+        drift_frame(1000, seed=1),
+        drift_frame(1000, seed=2, shift_a=1.5),
+        SCHEMA,
+        True,
+        metrics,
+        SETTINGS.drift_max_categories,
     ), metrics
 
 
