@@ -72,6 +72,21 @@ def wait_for(condition: Any, timeout_s: float, what: str) -> Any:
     raise AssertionError(f"not within {timeout_s}s: {what}")
 
 
+def run_tabserve(
+    *args: str, env: dict[str, str] | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The `tabserve` command in a process of its own, as a user runs it; its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "tabserve", *args],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+
+
 def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
     """SIGTERM (a graceful shutdown), then SIGKILL if it does not stop in time."""
     if process.poll() is None:

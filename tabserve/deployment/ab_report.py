@@ -43,6 +43,7 @@ from tabserve.deployment.outcome_report import (
 from tabserve.deployment.report_data import logged_tags, paired_predictions
 from tabserve.deployment.store import NO_TRAFFIC, VariantSummary, summarize_stats
 from tabserve.deployment.variant_stats import percentile_ms
+from tabserve.deployment.verdicts import A_BETTER, B_BETTER, NO_DIFFERENCE, NOT_ENOUGH
 from tabserve.monitoring.quality import (
     accuracy_interval,
     describe_p,
@@ -59,12 +60,6 @@ SWAPPED_SIDES = {
     "primary_probabilities": "challenger_probabilities",
     "challenger_probabilities": "primary_probabilities",
 }
-B_BETTER, A_BETTER, NO_DIFFERENCE, NOT_ENOUGH = (
-    "B better",
-    "A better",
-    "no significant difference",
-    "not enough data",
-)
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,9 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from tabserve.deployment.outcome_stats import RATE, mean_of, rate_test, value_test, variant_interval
+from tabserve.deployment.verdicts import A_BETTER, B_BETTER, NO_DIFFERENCE, NOT_ENOUGH
 from tabserve.monitoring.quality import describe_p
 from tabserve.predictions.outcomes import OutcomeSums, outcome_sums
-
-# The words of ab_report's verdicts (a unit test keeps them equal; importing them would be a cycle).
-B_BETTER, A_BETTER, NO_DIFFERENCE, NOT_ENOUGH = (
-    "B better",
-    "A better",
-    "no significant difference",
-    "not enough data",
-)
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,7 @@ after a restart with another candidate model, the earlier candidate's rows stay 
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -26,7 +23,7 @@ from tabserve.model_store import StoredModel
 from tests.factories import reference_records
 from tests.integration.conftest import ADMIN_TOKEN, deployment_server
 from tests.postgres import count_rows, temporary_database
-from tests.servers import REPO, wait_for
+from tests.servers import run_tabserve, wait_for
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 STATS_FLUSH_S = 1.5  # past deployment.stats_flush_ms, so every request's numbers are stored
@@ -55,13 +52,8 @@ def deploy_report(database: str, folder: Path, *args: str) -> tuple[str, str]:
     reports = folder / f"reports-{time.monotonic_ns()}"
     config = folder / "report.yaml"
     config.write_text(f"monitoring:\n  reports_dir: {reports}\n  min_labels: 30\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "tabserve", "deploy", "report", "--config", str(config), *args],
-        cwd=REPO,
-        env={**os.environ, "TABSERVE_DATABASE_URL": database},
-        capture_output=True,
-        text=True,
-        check=False,
+    result = run_tabserve(
+        "deploy", "report", "--config", str(config), *args, env={"TABSERVE_DATABASE_URL": database}
     )
     assert result.returncode == 0, result.stderr
     return result.stdout, next(reports.glob("ab-*.html")).read_text()

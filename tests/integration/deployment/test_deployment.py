@@ -6,11 +6,9 @@ changes reaching every worker, and automatic rollouts that promote or roll back.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -30,7 +28,7 @@ from tests.factories import reference_records
 from tests.faults import failing_variant, gated_variant, shuffled_label_data, slow_variant
 from tests.integration.conftest import ADMIN_TOKEN, deployment_server, run_train
 from tests.postgres import ThrowawayCluster, count_rows, temporary_database
-from tests.servers import REPO, free_port, wait_for
+from tests.servers import free_port, run_tabserve, wait_for
 
 FEEDBACK_EVERY = 10
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -201,13 +199,8 @@ def test_ab_split_is_weighted_sticky_and_logged(
     report_dir = tmp_path / "reports"
     config = tmp_path / "report.yaml"
     config.write_text(f"monitoring:\n  reports_dir: {report_dir}\n  min_labels: 30\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "tabserve", "deploy", "report", "--config", str(config)],
-        cwd=REPO,
-        env={**os.environ, "TABSERVE_DATABASE_URL": database},
-        capture_output=True,
-        text=True,
-        check=False,
+    result = run_tabserve(
+        "deploy", "report", "--config", str(config), env={"TABSERVE_DATABASE_URL": database}
     )
     assert result.returncode == 0, result.stderr
     assert "A: champion" in result.stdout and "two-proportion z-test: p = " in result.stdout
@@ -373,14 +366,7 @@ def test_the_service_answers_while_its_database_is_down_and_loads_the_state_when
 
 
 def _deploy_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tabserve", "deploy", "--url", url, *args],
-        cwd=REPO,
-        env={**os.environ, "TABSERVE_ADMIN_TOKEN": ADMIN_TOKEN},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run_tabserve("deploy", "--url", url, *args, env={"TABSERVE_ADMIN_TOKEN": ADMIN_TOKEN})
 
 
 # --- progressive delivery ---------------------------------------------------------------------

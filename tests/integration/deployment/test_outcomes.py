@@ -8,9 +8,6 @@ outcome once (a retried batch changes nothing) and call B better on both outcome
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,7 +22,7 @@ from tabserve.model_store import StoredModel
 from tests.factories import reference_records
 from tests.integration.conftest import deployment_config
 from tests.postgres import ADMIN_DSN, temporary_database
-from tests.servers import REPO, bentoml_server
+from tests.servers import bentoml_server, run_tabserve
 
 TOKEN = "outcome-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -120,25 +117,16 @@ def test_outcomes_are_counted_once_and_compared_in_the_report(
                 }
             )
         )
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tabserve",
-                "deploy",
-                "report",
-                "--a",
-                "champion",
-                "--b",
-                "candidate",
-                "--config",
-                str(config),
-            ],
-            cwd=REPO,
-            env={**os.environ, "TABSERVE_DATABASE_URL": database},
-            capture_output=True,
-            text=True,
-            check=False,
+        result = run_tabserve(
+            "deploy",
+            "report",
+            "--a",
+            "champion",
+            "--b",
+            "candidate",
+            "--config",
+            str(config),
+            env={"TABSERVE_DATABASE_URL": database},
         )
         assert result.returncode == 0, result.stderr
         (logs / "outcome-report.txt").write_text(result.stdout)  # to read when the test fails

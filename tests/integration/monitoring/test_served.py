@@ -4,9 +4,7 @@ deployment state; a canary's two variants are monitored and named apart. Real se
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from tabserve.model_store import StoredModel
 from tests.factories import reference_records
 from tests.integration.conftest import ADMIN_TOKEN, deployment_config
 from tests.postgres import temporary_database
-from tests.servers import REPO, bentoml_server
+from tests.servers import bentoml_server, run_tabserve
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 ROWS = 120  # above the test configuration's min_samples (100)
@@ -27,13 +25,7 @@ BATCH = 20  # the test configuration's max_batch_records
 
 
 def tabserve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tabserve", *args],
-        cwd=REPO,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-    )
+    return run_tabserve(*args, env=env)
 
 
 def monitor(env: dict[str, str]) -> tuple[int, list[dict[str, Any]], str]:

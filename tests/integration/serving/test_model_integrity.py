@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from tabserve.model_store import PIPELINE_FILE, StoredModel
 from tests.faults import save_variant
-from tests.servers import BENTOML, REPO, free_port, private_home
+from tests.servers import BENTOML, REPO, free_port, private_home, run_tabserve
 
 START_TIMEOUT_S = 120
 MESSAGE = f"{PIPELINE_FILE} does not match the sha256 recorded when it was saved"
@@ -30,14 +29,7 @@ def tampered(default_model: StoredModel) -> StoredModel:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tabserve", *args],
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=START_TIMEOUT_S,
-    )
+    return run_tabserve(*args, env=env, timeout=START_TIMEOUT_S)
 
 
 def test_the_server_refuses_to_start(tampered: StoredModel, tmp_path: Path) -> None:

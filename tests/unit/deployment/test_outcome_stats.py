@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
-from tabserve.deployment import ab_report
 from tabserve.deployment.outcome_report import (
     A_BETTER,
     B_BETTER,
@@ -108,15 +107,6 @@ def test_verdict_words_and_rows_name_the_numbers() -> None:
     few = compare_outcome("revenue", "value", values(np.ones(3)), values(np.ones(4)), min_requests=50)
     assert plain_outcome_verdict(few) == "not enough requests to compare revenue per request (A 3, B 4)"
     assert outcome_html([]) == ""
-
-
-def test_verdict_words_are_the_ab_reports() -> None:
-    assert (B_BETTER, A_BETTER, NO_DIFFERENCE, NOT_ENOUGH) == (
-        ab_report.B_BETTER,
-        ab_report.A_BETTER,
-        ab_report.NO_DIFFERENCE,
-        ab_report.NOT_ENOUGH,
-    )
 
 
 def test_non_inferiority_fires_on_a_real_drop_only() -> None:
