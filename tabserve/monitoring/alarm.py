@@ -99,5 +99,7 @@ def policy_summary(settings: MonitoringSettings, judgement: DataDriftJudgement |
         "quality_drop": settings.quality_drop,
         "min_samples": settings.min_samples,
         "min_labels": settings.min_labels,
-        "sample_size": settings.sample_size,
+        "sample_size": settings.sample_size,  # the setting; the rows compared: the summary's sample_size
+        "max_sample_cells": settings.max_sample_cells,
+        "drift_max_categories": settings.drift_max_categories,
     }
