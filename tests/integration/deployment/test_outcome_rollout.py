@@ -2,12 +2,16 @@
 
 Known answer: the same model twice (every other guard passes), but the candidate's users click
 2% of the time against the champion's 40%; with `outcome_guards: {click: 0.05}` the rollout
-must roll back at its first step, naming the outcome guard.
+must roll back, naming the outcome guard, and never promote the candidate. The step it fires at
+is the first or the second: the guard judges a step once the prediction log holds `min_requests`
+of each variant, and the log trails the live request counters that let a step end by the
+writer's flush (CI on a loaded machine: step 1 ended before 60 candidate rows were written).
 """
 
 from __future__ import annotations
 
 import random
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,7 +89,9 @@ def test_a_candidate_with_fewer_clicks_is_rolled_back_by_the_outcome_guard(
             for thread in threads:
                 thread.join()
     assert rollout["state"] == "rolled_back", rollout["reason"]
-    assert rollout["reason"].startswith("guard outcome:click fired at step 1 (20%)")
+    assert re.match(r"guard outcome:click fired at step [12] \((20|100)%\)", rollout["reason"]), rollout[
+        "reason"
+    ]
     guard = rollout["guards"]["outcome:click"]
     assert (
         guard["ok"] is False

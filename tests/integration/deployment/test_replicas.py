@@ -234,8 +234,8 @@ def test_a_replica_killed_mid_traffic_loses_no_answered_prediction(
         with Load(balancer, reference_records(default_model), KILL_REQUESTS) as load:
             wait_for(lambda: len(load.answered) >= KILL_AFTER, LOAD_TIME_LIMIT_S, "traffic before the kill")
             before = set(load.answered.values())
+            killed_at = len(load.answered)  # counted as the kill starts: kill() also waits for the exit
             victim.kill()
-            killed_at = len(load.answered)
         assert before == {victim.address, survivor.address}  # both answered before the kill
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{victim.url}/livez", timeout=2)  # nothing of the victim is left
