@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,8 +106,7 @@ def private_home(log_dir: Path, port: int) -> str:
     A starting server deletes $BENTOML_HOME/task_result.db and resets the Prometheus
     directory there: two servers sharing one home clobber each other.
     """
-    home = log_dir / f"home-{port}"
-    home.mkdir()
+    home = Path(tempfile.mkdtemp(prefix=f"home-{port}-", dir=log_dir))  # a port can come back in a run
     (home / "models").symlink_to(Path(os.environ["BENTOML_HOME"]) / "models", target_is_directory=True)
     return str(home)
 
@@ -115,8 +115,9 @@ def private_home(log_dir: Path, port: int) -> str:
 def bentoml_server(log_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     """`bentoml serve service:TabularModel` in a subprocess; yields its base URL."""
     port = free_port()
-    log = log_dir / f"bentoml-{port}.log"
-    full_env = {**os.environ, "BENTOML_HOME": private_home(log_dir, port), **(env or {})}
+    home = private_home(log_dir, port)
+    log = log_dir / f"bentoml-{Path(home).name.removeprefix('home-')}.log"
+    full_env = {**os.environ, "BENTOML_HOME": home, **(env or {})}
     with log.open("wb") as out:
         process = subprocess.Popen(
             [BENTOML, "serve", "service:TabularModel", "--host", "127.0.0.1", "--port", str(port)],

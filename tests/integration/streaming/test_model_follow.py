@@ -26,17 +26,25 @@ from tests.postgres import temporary_database
 from tests.redis_streams import REDIS_URL, config, outputs, push, start_worker, wait_until
 
 BATCH = 40
+GROUPS = ("follows", "pinned")
 
 
-def follow_config(base: Path, blue: str, green: str) -> Path:
-    """The stream test configuration plus blue/green variants, re-read every 0.3 s."""
+def follow_config(base: Path, blue: str, green: str, group: str) -> Path:
+    """The stream test configuration plus blue/green variants, re-read every 0.3 s.
+
+    Each worker has a consumer group and an output stream of its own, so each reads every input.
+    """
     settings = yaml.safe_load(base.read_text())
-    settings["streaming"]["follow_interval_s"] = 0.3
+    settings["streaming"] |= {
+        "follow_interval_s": 0.3,
+        "group": group,
+        "output_stream": f"{settings['streaming']['output_stream']}:{group}",
+    }
     settings["deployment"] = {
         "variants": {"blue": blue, "green": green},
         "policy": {"strategy": "blue-green", "active": "blue"},
     }
-    path = base.with_name("follow.yaml")
+    path = base.with_name(f"follow-{group}.yaml")
     path.write_text(yaml.safe_dump(settings))
     return path
 
@@ -49,32 +57,33 @@ def test_a_running_worker_switches_to_the_served_model(
 ) -> None:
     client: Any = redis.Redis.from_url(REDIS_URL)
     records = reference_records(default_model, BATCH)
-    cfg = follow_config(config(tmp_path, streams), default_model.tag, candidate_model.tag)
+    base = config(tmp_path, streams)
+    follows, pins = (follow_config(base, default_model.tag, candidate_model.tag, group) for group in GROUPS)
+    outputs_of = {group: f"{streams['output']}:{group}" for group in GROUPS}
     with temporary_database() as database:
         engine = make_engine(database)
         ensure_schema(engine)
         env = {"TABSERVE_DATABASE_URL": database}
-        log = tmp_path / "follower.log"
-        follower = start_worker(cfg, env, "follower", log)
-        pinned_log = tmp_path / "pinned.log"
-        pinned = start_worker(cfg, env, "pinned", pinned_log, "--model", default_model.tag)
+        log, pinned_log = tmp_path / "follower.log", tmp_path / "pinned.log"
+        follower = start_worker(follows, env, "follower", log)
+        pinned = start_worker(pins, env, "pinned", pinned_log, "--model", default_model.tag)
         try:
             push(client, streams["input"], records)
-            wait_until(lambda: client.xlen(streams["output"]) >= BATCH)
+            wait_until(lambda: all(client.xlen(out) >= BATCH for out in outputs_of.values()))
             switched = DeploymentState(policy=Policy(strategy="blue-green", active="green"))
             assert write_state(engine, None, switched.to_json(), Change("test", "switch", "release")) == 1
             wait_until(lambda: "the deployment now serves" in log.read_text(), timeout=30)
-            push(client, streams["input"], records * 3)  # both workers in the group get some
-            wait_until(lambda: client.xlen(streams["output"]) >= 4 * BATCH)
+            push(client, streams["input"], records)
+            wait_until(lambda: all(client.xlen(out) >= 2 * BATCH for out in outputs_of.values()))
         finally:
             for worker in (follower, pinned):
                 worker.send_signal(signal.SIGTERM)
                 assert worker.wait(30) == 0, log.read_text()[-2000:] + pinned_log.read_text()[-2000:]
             engine.dispose()
-    results = outputs(client, streams["output"])
-    assert {r["model"] for r in results[:BATCH]} == {default_model.tag}
-    after = {r["model"] for r in results[BATCH:]}
-    assert after == {default_model.tag, candidate_model.tag}, "the follower switched, the pinned one did not"
+    followed, stayed = (outputs(client, out) for out in outputs_of.values())
+    client.delete(*outputs_of.values())
+    assert [r["model"] for r in followed] == [default_model.tag] * BATCH + [candidate_model.tag] * BATCH
+    assert [r["model"] for r in stayed] == [default_model.tag] * 2 * BATCH  # --model pins it
     assert f"now serves {candidate_model.tag}" in log.read_text()
     assert "following the deployment" in log.read_text() and "following" not in pinned_log.read_text()
-    assert all(json.loads(r["prediction"]) in ("benign", "malignant") for r in results)
+    assert all(json.loads(r["prediction"]) in ("benign", "malignant") for r in followed + stayed)
