@@ -337,6 +337,55 @@ class DeploymentSettings(_Frozen):
         return self
 
 
+class RetrainDecisionSettings(_Frozen):
+    """When a challenger replaces the champion: the rule `tabserve retrain` applies (docs/retraining.md)."""
+
+    alpha: float = Field(
+        default=0.05, gt=0, lt=0.5, description="One-sided significance level; bounds the false-accept rate."
+    )
+    min_improvement: float = Field(
+        default=0.0, ge=0, description="The primary metric must improve at least this much (its own units)."
+    )
+    margins: dict[str, float] = Field(
+        default_factory=dict,
+        description="Non-inferiority margin per secondary metric (log_loss, roc_auc, rmse); unset: defaults.",
+    )
+    resamples: int = Field(default=2_000, ge=100, description="Paired bootstrap resamples per interval.")
+
+
+class RetrainSettings(_Frozen):
+    """The retraining loop: data from the prediction log, a challenger, a paired test, a rollout."""
+
+    window_last: int = Field(
+        default=50_000, ge=1, description="Default window: the last N labelled rows of the served model."
+    )
+    min_labels: int = Field(default=500, ge=20, description="Labelled rows needed in the window.")
+    holdout_share: float = Field(
+        default=0.3, gt=0, lt=1, description="The most recent share of labelled rows: evaluation only."
+    )
+    min_holdout_rows: int = Field(default=200, ge=20, description="At least this many held-out rows.")
+    include_original: bool = Field(
+        default=False, description="Add the champion's original training data when still readable."
+    )
+    original_share: float = Field(
+        default=0.3,
+        ge=0,
+        lt=1,
+        description="Original rows make at most this share of the training rows (new rows outvote old).",
+    )
+    decision: RetrainDecisionSettings = RetrainDecisionSettings()
+    trigger: Literal["manual", "alarm"] = Field(
+        default="manual", description="alarm: `tabserve monitor` runs the loop when its verdict is an alarm."
+    )
+    cooldown_minutes: float = Field(default=60.0, ge=0, description="Minimum time between two loops.")
+    stale_after_minutes: float = Field(
+        default=180.0, gt=0, description="A loop still 'running' after this is taken as dead."
+    )
+    wait_timeout_minutes: float = Field(
+        default=60.0, gt=0, description="--wait gives up on the rollout after this (exit 2)."
+    )
+
+
 class Settings(_Frozen):
     model: ModelSettings = ModelSettings()
     data: DataSettings = DataSettings()
@@ -345,6 +394,7 @@ class Settings(_Frozen):
     monitoring: MonitoringSettings = MonitoringSettings()
     streaming: StreamingSettings = StreamingSettings()
     deployment: DeploymentSettings = DeploymentSettings()
+    retrain: RetrainSettings = RetrainSettings()
 
     @model_validator(mode="after")
     def _one_way_to_name_models(self) -> Settings:

@@ -43,7 +43,7 @@ predictions = Table(
     Column("prediction", JSON, nullable=False),
     Column("probabilities", JSON),
     Column("label", JSON),
-    Column("label_ts", DateTime(timezone=True)),
+    Column("label_ts", DateTime(timezone=True), index=True),  # the retraining loop reads labelled rows
     # The rollout guards and the A/B report read one variant's rows since a time
     # (`variant_outcomes`): without it, every check scanned the whole log.
     Index("ix_predictions_variant_ts", "variant", "ts"),
@@ -120,4 +120,24 @@ variant_stats = Table(
     Column("requests", Integer, nullable=False),
     Column("errors", Integer, nullable=False),
     Column("latency", JSON, nullable=False),
+)
+
+# One row per retraining loop (`tabserve retrain`): what triggered it, the data, the evaluation,
+# the decision and the rollout's outcome. `in_flight` is 1 while the loop runs and NULL after:
+# its unique constraint lets only one loop run at a time, in every process and replica.
+retrain_runs = Table(
+    "retrain_runs",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("evaluation_id", String(64), nullable=False, unique=True),
+    Column("started_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("in_flight", Integer, unique=True),
+    Column("status", String(32), nullable=False),
+    Column("trigger", String(200), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("champion", String(200), nullable=False),
+    Column("challenger", String(200)),
+    Column("label_watermark", DateTime(timezone=True)),
+    Column("record", JSON, nullable=False),
 )
