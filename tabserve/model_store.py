@@ -36,6 +36,8 @@ PIPELINE_FILE = "pipeline.joblib"
 REFERENCE_FILE = "reference.parquet"
 TRAIN_HINT = "train one with `make train` (or `tabserve train`)"
 HASHES_KEY = "artifact_sha256"
+# Label of every model the retraining loop saves (`tabserve retrain`): never `NAME:latest`.
+ORIGIN_LABEL, RETRAINED = "origin", "retrain"
 HASH_CHUNK_BYTES = 1 << 20
 
 logger = logging.getLogger(__name__)
@@ -156,10 +158,33 @@ def save_model(
     return str(model.tag)
 
 
-def get_model(tag: str) -> StoredModel:
-    """Look a model up in the store, with a message that says how to get one if it is missing."""
+def _resolve_latest(tag: str) -> str:
+    """`NAME` or `NAME:latest` -> the newest version NOT made by the retraining loop.
+
+    A retrained challenger is saved under the served model's name, but it is served only through
+    the deployment state, after its evaluation and rollout: were it `latest`, a restart serving
+    `NAME:latest` would put a rejected (or not yet promoted) challenger in front of every user.
+    """
+    name, _, version = tag.partition(":")
+    if version not in ("", "latest"):
+        return tag
     try:
-        model = bentoml.models.get(tag)
+        versions = bentoml.models.list(name)
+    except NotFound:
+        return tag  # not found below, with the usual message
+    trained = [model for model in versions if model.info.labels.get(ORIGIN_LABEL) != RETRAINED]
+    if not trained:
+        return tag  # only retrained versions: BentoML's own `latest`
+    return str(max(trained, key=lambda model: model.info.creation_time).tag)
+
+
+def get_model(tag: str) -> StoredModel:
+    """Look a model up in the store, with a message that says how to get one if it is missing.
+
+    `NAME:latest` is the newest version `tabserve train` made (`_resolve_latest`).
+    """
+    try:
+        model = bentoml.models.get(_resolve_latest(tag))
     except NotFound:
         raise ModelNotFoundError(f"model {tag!r} is not in the BentoML model store; {TRAIN_HINT}") from None
     stored = StoredModel(

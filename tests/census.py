@@ -88,3 +88,45 @@ def settings_in(folder: Path, **changes: Any) -> MonitoringSettings:
         workspace=str(folder / "workspace"),
         **changes,
     )
+
+
+def census_drifted(rows: int, seed: int) -> pd.DataFrame:
+    """The same features after a concept drift: living in paris now lowers the odds of "yes"."""
+    frame = census_like(rows, seed).drop(columns="label")
+    rng = np.random.default_rng(seed + 1)
+    signal = 2 * frame["x0"] - 2.0 * (frame["city"] == "paris") + rng.normal(0, 0.5, rows)
+    return frame.assign(label=np.where(signal > -0.5, "yes", "no"))
+
+
+def log_labelled(model: StoredModel, url: str, frame: pd.DataFrame, seconds_apart: float = 1.0) -> list[str]:
+    """Score `frame` (with its `label`), log it through the log's own insert, one row every
+    `seconds_apart` seconds ending now (a time split needs distinct times), and label every row.
+    Returns the request ids."""
+    from datetime import timedelta
+
+    from tabserve.predictions.bulk_insert import insert_rows
+
+    features = frame.drop(columns="label")
+    scored = model.load_predictor().predict_frame(features)
+    now = datetime.now(UTC)
+    count = len(frame)
+    rows: list[dict[str, Any]] = [
+        {
+            "request_id": uuid.uuid4().hex,
+            "ts": now - timedelta(seconds=seconds_apart * (count - index)),
+            "model": model.tag,
+            "variant": "default",
+            "features": record,
+            "prediction": prediction,
+            "probabilities": None,
+        }
+        for index, (record, prediction) in enumerate(
+            zip(features.to_dict("records"), scored["prediction"], strict=True)
+        )
+    ]
+    engine = make_engine(url)
+    ensure_schema(engine)
+    insert_rows(engine, rows)
+    set_labels(engine, {row["request_id"]: label for row, label in zip(rows, frame["label"], strict=True)})
+    engine.dispose()
+    return [row["request_id"] for row in rows]

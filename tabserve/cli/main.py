@@ -1,4 +1,4 @@
-"""`tabserve`: train, serve, score, stream, monitor and deploy tabular models.
+"""`tabserve`: train, serve, score, stream, monitor, retrain and deploy tabular models.
 
 Every command takes --config (default: configuration.yaml, or $TABSERVE_CONFIG). An error it
 expects ends with one line on stderr and exit code 2; `monitor` exits 1 on an alarm.
@@ -20,18 +20,19 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tabserve.cli import db, deploy, monitor, score, serve, train
+from tabserve.cli import db, deploy, monitor, retrain, score, serve, train
 from tabserve.cli.errors import run_reporting_errors
 from tabserve.settings import CONFIG_PATH_ENV
 
 PROGRAM = "tabserve"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-COMMANDS = (train, serve, score, monitor, deploy, db)
+COMMANDS = (train, serve, score, monitor, retrain, deploy, db)
 EPILOG = """examples:
   tabserve train --data churn.csv --target churned    train and save model "churn"
   tabserve serve                                       train the default model if missing, serve it on :3000
   tabserve score input.csv scored.parquet              score a file with the served model
   tabserve monitor                                     drift and quality of what is served (exit 1: alarm)
+  tabserve retrain --wait                              retrain on labelled traffic; roll out only on evidence
   tabserve deploy status                               the deployment policy and each variant's traffic
   tabserve db upgrade                                  migrate the prediction-log database to this version
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from tabserve.cli.errors import run_reporting_errors
-from tabserve.settings import load_settings
+from tabserve.settings import Settings, load_settings
 
 EVERY_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -45,6 +45,12 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", type=datetime.fromisoformat, help="window end, ISO time")
     parser.add_argument("--every", type=parse_every, help="run on a schedule, e.g. 15m (until stopped)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="on an alarm, run the retraining loop (`tabserve retrain`; also retrain.trigger: alarm)",
+    )
+    parser.add_argument("--url", help="with --retrain: service URL (default: $TABSERVE_URL)")
     parser.set_defaults(run=run)
 
 
@@ -64,11 +70,32 @@ def check(args: argparse.Namespace) -> int:
         [(None, args.model)] if args.model else list(served_models(settings).items())
     )
     codes = []
+    alarms: str | None = None
     for variant, tag in targets:
         output = run_job(tag, window, settings.monitoring, progress=not args.quiet, variant=variant)
         print(format_table(output), flush=True)
         codes.append(exit_code(output.result))
+        if codes[-1] == 1 and alarms is None:
+            alarms = f"monitor alarm on {tag}" + (f" (variant {variant})" if variant else "")
+    if alarms is not None and (args.retrain or settings.retrain.trigger == "alarm"):
+        retrain_on_alarm(settings, alarms, args.url)
     return max(codes)
+
+
+def retrain_on_alarm(settings: Settings, trigger: str, url: str | None) -> None:
+    """The loop after an alarm; its refusal (cooldown, no new labels...) is printed, not raised:
+    the monitor's own exit code (1, the alarm) is what a scheduler acts on."""
+    from tabserve.cli.retrain import retrain
+    from tabserve.errors import TabserveError
+    from tabserve.retraining.training_data import Window
+
+    print(f"retraining: {trigger}", flush=True)
+    try:
+        code = retrain(settings, Window(last=settings.retrain.window_last), trigger, url=url)
+    except TabserveError as error:
+        print(f"retraining not run: {error}", flush=True)
+        return
+    print(f"retraining: exit code {code} ({'accepted' if code == 0 else 'rejected'})", flush=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from tabserve.monitoring.estimated_quality import CALIBRATION_KEY, fit_calibrati
 from tabserve.pipeline import build_pipeline, make_estimator
 from tabserve.predictor import PREDICTION_COLUMN, TARGET_COLUMN, Predictor, native
 from tabserve.schema import FeatureSchema, coerce_frame, infer_roles
-from tabserve.settings import Settings
+from tabserve.settings import Settings, TrainingSettings
 from tabserve.training.evaluation import (
     classification_baseline,
     classification_metrics,
@@ -150,32 +150,32 @@ def _previous(name: str) -> StoredModel | None:
         return None
 
 
-def train(settings: Settings, force: bool = False) -> TrainingResult:
-    data, training = settings.data, settings.training
-    cleaned = clean_frame(load_dataset(data.source), data)
-    features, target = split_features(cleaned, data)
-    task = detect_task(target, training.task)
-    target = _prepare_target(target, task, data.target)
-    schema, dropped = infer_roles(features, data.numeric, data.categorical, data.datetime, data.drop)
-    for column, reason in dropped.items():
-        logger.warning("column %r is not used: %s", column, reason)
-    features = coerce_frame(features, schema)
-    x_train, x_test, y_train, y_test = train_test_split(
-        features,
-        target,
-        test_size=training.test_size,
-        random_state=training.random_state,
-        stratify=target if task == "classification" else None,
-    )
-    spec = training.classifier if task == "classification" else training.regressor
-    pipeline = build_pipeline(schema, make_estimator(spec, task), training.max_categories)
-    classes = sorted(native(c) for c in pd.unique(target)) if task == "classification" else None
-    previous = _previous(settings.model.name)
-    if previous is not None and not force:
-        check_compatible(previous, task, classes, schema)
-    logger.info("fitting %s on %d rows x %d features", spec.estimator, len(x_train), features.shape[1])
-    pipeline.fit(x_train, y_train)
+@dataclass(frozen=True)
+class Evaluated:
+    """A fitted pipeline measured on held-out rows: what the model store keeps beside it."""
 
+    metrics: dict[str, float]
+    baseline: dict[str, float]
+    per_class: dict[str, dict[str, float]]
+    classes: list[Any] | None
+    metadata: dict[str, Any]  # task, metrics, schema, importance, calibration, ...: no data lineage
+    reference: pd.DataFrame  # held-out rows with their predictions and target: the drift baseline
+
+
+def evaluate_fitted(
+    pipeline: Any,
+    schema: FeatureSchema,
+    task: str,
+    y_train: pd.Series,
+    x_test: pd.DataFrame,
+    y_test: pd.Series,
+    training: TrainingSettings,
+) -> Evaluated:
+    """Metrics against baselines, permutation importance, calibration and the reference sample.
+
+    Shared by `train` and the retraining loop, so a retrained model carries everything a trained
+    one does (the drift alarm's weights, estimated quality's calibration, the reference).
+    """
     classes = [native(c) for c in pipeline.classes_] if task == "classification" else None
     predictor = Predictor(pipeline, schema, tag="", classes=tuple(classes) if classes else None)
     scored = predictor.predict_frame(x_test)
@@ -206,7 +206,6 @@ def train(settings: Settings, force: bool = False) -> TrainingResult:
         importance["rows"],
         importance["seconds"],
     )
-
     reference = pd.concat([x_test.reset_index(drop=True), scored.reset_index(drop=True)], axis=1).assign(
         **{TARGET_COLUMN: y_test.to_numpy()}
     )
@@ -214,14 +213,9 @@ def train(settings: Settings, force: bool = False) -> TrainingResult:
         reference = reference.sample(training.reference_rows, random_state=training.random_state)
     metadata: dict[str, Any] = {
         "task": task,
-        "target": data.target,
         "metrics": metrics,
         "baseline_metrics": baseline,
         "feature_schema": schema.to_metadata(),
-        "dropped_columns": dropped,
-        "missing_markers": list(data.missing_markers),
-        "training_data": {**fingerprint(cleaned), "source": data.source},
-        "estimator": spec.estimator,
         "feature_importance": importance,
         "libraries": library_versions(),
     }
@@ -232,14 +226,54 @@ def train(settings: Settings, force: bool = False) -> TrainingResult:
         metadata[CALIBRATION_KEY] = fit_calibration(proba, y_test.to_numpy(), classes)
         if len(classes) == 2:
             metadata["positive_class"] = classes[-1]
-    tag = save_model(settings.model.name, pipeline, metadata, reference, {"stage": settings.model.stage})
+    return Evaluated(metrics, baseline, per_class, classes, metadata, reference)
+
+
+def train(settings: Settings, force: bool = False) -> TrainingResult:
+    data, training = settings.data, settings.training
+    cleaned = clean_frame(load_dataset(data.source), data)
+    features, target = split_features(cleaned, data)
+    task = detect_task(target, training.task)
+    target = _prepare_target(target, task, data.target)
+    schema, dropped = infer_roles(features, data.numeric, data.categorical, data.datetime, data.drop)
+    for column, reason in dropped.items():
+        logger.warning("column %r is not used: %s", column, reason)
+    features = coerce_frame(features, schema)
+    x_train, x_test, y_train, y_test = train_test_split(
+        features,
+        target,
+        test_size=training.test_size,
+        random_state=training.random_state,
+        stratify=target if task == "classification" else None,
+    )
+    spec = training.classifier if task == "classification" else training.regressor
+    pipeline = build_pipeline(schema, make_estimator(spec, task), training.max_categories)
+    classes = sorted(native(c) for c in pd.unique(target)) if task == "classification" else None
+    previous = _previous(settings.model.name)
+    if previous is not None and not force:
+        check_compatible(previous, task, classes, schema)
+    logger.info("fitting %s on %d rows x %d features", spec.estimator, len(x_train), features.shape[1])
+    pipeline.fit(x_train, y_train)
+    evaluated = evaluate_fitted(pipeline, schema, task, y_train, x_test, y_test, training)
+    metadata: dict[str, Any] = {
+        **evaluated.metadata,
+        "target": data.target,
+        "dropped_columns": dropped,
+        "missing_markers": list(data.missing_markers),
+        "training_data": {**fingerprint(cleaned), "source": data.source},
+        "estimator": spec.estimator,
+    }
+    classes = evaluated.classes
+    tag = save_model(
+        settings.model.name, pipeline, metadata, evaluated.reference, {"stage": settings.model.stage}
+    )
     return TrainingResult(
         tag=tag,
         task=task,
-        metrics=metrics,
+        metrics=evaluated.metrics,
         rows=len(cleaned),
-        baseline=baseline,
-        per_class=per_class,
+        baseline=evaluated.baseline,
+        per_class=evaluated.per_class,
         positive_class=classes[-1] if classes is not None and len(classes) == 2 else None,
         classes=classes,
         schema=schema,

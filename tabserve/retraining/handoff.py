@@ -1,0 +1,71 @@
+"""Hand an accepted challenger to the running service, and follow its rollout.
+
+Through the admin API, as `tabserve deploy` does (`--url` or TABSERVE_URL, TABSERVE_ADMIN_TOKEN):
+the service adds the model as a candidate variant on every worker and replica, shadows it, then
+runs the canary steps with its guards and promotes or rolls back on its own. The loop only
+watches: the decision to serve is the service's guards', on live traffic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from tabserve.deployment.admin_client import AdminClient
+from tabserve.errors import TabserveError
+
+POLL_S = 2.0
+ENDED = ("promoted", "rolled_back")
+
+
+class RolloutTimeout(TabserveError):
+    """--wait gave up before the rollout ended (it goes on in the service)."""
+
+
+@dataclass(frozen=True)
+class RolloutOutcome:
+    outcome: str  # promoted | rolled_back
+    reason: str
+
+
+def rollout_of(state: dict[str, Any], variant: str) -> RolloutOutcome | None:
+    """Pure: how the rollout of `variant` ended, from the admin API's state (None: not yet)."""
+    current = state.get("state", {})
+    rollout = current.get("rollout") or {}
+    policy = current.get("policy", {})
+    if rollout.get("state") not in ENDED:
+        return None
+    if variant not in (policy.get("candidate"), policy.get("champion"), policy.get("active")):
+        return None
+    return RolloutOutcome(str(rollout["state"]), str(rollout.get("reason", "")))
+
+
+class Handoff:
+    def __init__(self, client: AdminClient) -> None:
+        self.client = client
+
+    def start(self, tag: str, evaluation_id: str, reason: str) -> str:
+        """Add `tag` as the candidate and start its rollout (shadow first); returns the variant name."""
+        answer = self.client.add_candidate(tag, reason=reason, evaluation=evaluation_id)
+        return str(answer["state"]["policy"]["candidate"])
+
+    def wait(self, variant: str, timeout: timedelta, report: Callable[[str], None]) -> RolloutOutcome:
+        deadline = time.monotonic() + timeout.total_seconds()
+        last_step: Any = None
+        while time.monotonic() < deadline:
+            state = self.client.state()
+            ended = rollout_of(state, variant)
+            if ended is not None:
+                return ended
+            step = (state.get("state", {}).get("rollout") or {}).get("step")
+            if step != last_step:
+                last_step = step
+                report(f"rollout of {variant}: step {step} ({state.get('traffic')})")
+            time.sleep(POLL_S)
+        raise RolloutTimeout(
+            f"the rollout of {variant} had not ended after {timeout}; it goes on in the service: "
+            "`tabserve deploy status` follows it"
+        )
