@@ -102,12 +102,13 @@ def test_the_deployment_serves_with_probes_resources_and_one_thread_per_core() -
     assert autoscaler["spec"]["metrics"][0]["resource"]["name"] == "cpu"
 
 
-def test_the_cron_jobs_run_the_nightly_scoring_and_the_drift_job() -> None:
+def test_the_cron_jobs_run_the_nightly_scoring_the_drift_job_and_the_retraining_loop() -> None:
     commands = {
         job["metadata"]["name"]: " ".join(job_pod(job)["containers"][0]["args"]) for job in by_kind("CronJob")
     }
     assert "python -m tabserve score" in commands["tabserve-score-nightly"]
     assert "python -m tabserve monitor" in commands["tabserve-drift"]
+    assert "python -m tabserve retrain --trigger schedule" in commands["tabserve-retrain"]
 
 
 def test_every_referenced_secret_key_configmap_and_claim_exists() -> None:
