@@ -84,8 +84,8 @@ class Phases:
         self.timings[name] = {"seconds": round(time.perf_counter() - started, 3), "peak_rss_mb": round(peak_mb, 1)}
 
 
-def _gate(engine: Engine, settings: Settings, champion: StoredModel, now: datetime) -> datetime | None:
-    """Raise LoopRefused when no loop may start; return the last loop's label watermark."""
+def _gate(engine: Engine, settings: Settings, champion: StoredModel, now: datetime) -> None:
+    """Raise LoopRefused when no loop may start now."""
     retrain = settings.retrain
     runs = audit.recent_runs(engine, limit=1)
     last = runs[0] if runs else None
@@ -109,7 +109,6 @@ def _gate(engine: Engine, settings: Settings, champion: StoredModel, now: dateti
             f"no new labels since the last loop ({last.evaluation_id if last else '?'}, newest label "
             f"{watermark:%Y-%m-%d %H:%M:%S} UTC): nothing new to learn from; send /feedback first"
         )
-    return watermark
 
 
 @dataclass(frozen=True)
