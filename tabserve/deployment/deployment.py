@@ -34,7 +34,7 @@ from tabserve.deployment.rollout_runner import judge_rollout
 from tabserve.deployment.routing import traffic_shares
 from tabserve.deployment.shared_state import Operation, SharedState, VariantLoadError
 from tabserve.deployment.store import Change, prune_stats, read_events
-from tabserve.deployment.variants import Variants, check_compatible
+from tabserve.deployment.variants import LoadedModels, Variants, check_compatible
 from tabserve.errors import ModelNotFoundError, TabserveError
 from tabserve.model_store import StoredModel, get_model
 from tabserve.predictions.logger import PredictionLogger
@@ -83,6 +83,11 @@ class Deployment:
     @property
     def state(self) -> DeploymentState:
         return self.shared.state
+
+    @property
+    def models(self) -> LoadedModels:
+        """Variant -> model loaded now (a live view: runtime-added variants come and go)."""
+        return LoadedModels(self.variants)
 
     @property
     def primary(self) -> Scorer:

@@ -10,7 +10,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import ItemsView, Iterator, Mapping, Sequence
 from typing import Any
 
 from bentoml.exceptions import BentoMLException, InternalServerError
@@ -185,3 +185,27 @@ class Variants:
         self.shadow.close()
         for scorer in self.scorers.values():
             scorer.stop_batching()
+
+
+class LoadedModels(Mapping[str, StoredModel]):
+    """Variant -> model of what a worker has loaded now, runtime-added variants included: a live
+    view for the threads that follow the variants (the live drift gauges)."""
+
+    def __init__(self, variants: Variants) -> None:
+        self._variants = variants
+
+    def _now(self) -> dict[str, StoredModel]:
+        return {name: scorer.stored for name, scorer in self._variants.scorers.items()}
+
+    def __getitem__(self, name: str) -> StoredModel:
+        return self._variants.scorers[name].stored
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._variants.scorers))
+
+    def __len__(self) -> int:
+        return len(self._variants.scorers)
+
+    def items(self) -> ItemsView[str, StoredModel]:
+        """A snapshot: a variant dropped meanwhile does not break the iteration."""
+        return self._now().items()

@@ -5,6 +5,8 @@ serving it. The real service (`bentoml serve`, 2 workers), PostgreSQL, models tr
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +22,10 @@ from tabserve.predictor import TARGET_COLUMN
 from tests.factories import reference_records
 from tests.integration.conftest import ADMIN_TOKEN, deployment_server, run_train
 from tests.integration.deployment.test_deployment import AUTH, Traffic, admin, state
+from tests.integration.deployment.test_replicas import replica_envs
 from tests.postgres import temporary_database
-from tests.servers import run_tabserve, wait_for
+from tests.replicas import replicas
+from tests.servers import BENTOML, run_tabserve, wait_for
 
 EVALUATION = "eval-20261204-1"
 # Small and quick: the point is the sequence of stages, not the statistics of each.
@@ -143,3 +147,51 @@ def test_a_candidate_added_at_runtime_is_shadowed_rolled_out_promoted_and_kept_a
             for record, _ in records[:10]
         ]
         assert {(answer["variant"], answer["model"]) for answer in answers} == {(name, challenger.tag)}
+
+
+def bentoml_models(home: Path | None, *args: str) -> None:
+    """`bentoml models ...` on a model store (default: the test run's)."""
+    env = {**os.environ, **({"BENTOML_HOME": str(home)} if home else {})}
+    subprocess.run([BENTOML, "models", *args], env=env, check=True, capture_output=True)
+
+
+def test_a_replica_without_the_model_keeps_serving_then_follows_once_it_is_imported(
+    logs: Path, database: str, versions: tuple[StoredModel, StoredModel], tmp_path: Path
+) -> None:
+    served, challenger = versions
+    name = challenger.tag.split(":")[1]
+    archives = {model.tag: tmp_path / f"{model.tag.replace(':', '-')}.bentomodel" for model in versions}
+    for tag, archive in archives.items():
+        bentoml_models(None, "export", tag, str(archive))
+    lacking = tmp_path / "lacking-home"  # the second replica's own store: the served model only
+    bentoml_models(lacking, "import", str(archives[served.tag]))
+    envs = replica_envs(logs, database, {"variants": {"champion": served.tag}}, 2)
+    envs[1]["BENTOML_HOME"] = str(lacking)
+    record = reference_records(served, 1)[0]
+    with replicas(logs / f"candidate-replicas-{name}", envs) as (one, two):
+        before = state(two.url)["version"]
+        added = admin(one.url, "candidate", model=challenger.tag, reason="retrained", rollout=False)
+        assert added.status_code == 200, added.text
+        after = added.json()["version"]
+        assert added.json()["variants"][name] == challenger.tag
+
+        # The replica whose store lacks the model keeps its state and keeps answering.
+        time.sleep(3)  # six of its state polls
+        assert state(two.url)["version"] == before and name not in state(two.url)["variants"]
+        answer = httpx.post(f"{two.url}/predict", json={"record": record}, timeout=30)
+        assert answer.status_code == 200 and answer.json()["model"] == served.tag
+        log = "\n".join(path.read_text() for path in two.folder.glob("bentoml-*.log"))
+        errors = [line for line in log.splitlines() if "cannot be loaded" in line]
+        assert len(errors) == 1 and challenger.tag in errors[0] and "bentoml models import" in errors[0]
+        assert f"still serving version {before}" in errors[0]
+
+        bentoml_models(lacking, "import", str(archives[challenger.tag]))  # the documented fix
+        wait_for(lambda: state(two.url)["version"] == after, 30, "the second replica applying the state")
+        switched = admin(one.url, "switch", to=name, reason="ship it")
+        assert switched.status_code == 200, switched.text
+
+        def two_answers_with_the_challenger() -> bool:
+            body = httpx.post(f"{two.url}/predict", json={"record": record}, timeout=30).json()
+            return bool(body["model"] == challenger.tag and body["variant"] == name)
+
+        wait_for(two_answers_with_the_challenger, 30, "the second replica answering with the added variant")

@@ -144,3 +144,18 @@ def test_a_restart_loads_the_added_variants_and_the_jobs_follow_a_promoted_one(
     finally:
         restarted.close()
         engine.dispose()
+
+
+def test_a_pruned_variant_is_unloaded_by_every_worker_and_leaves_the_live_view(
+    replicas: list[Deployment],
+) -> None:
+    one, two = replicas
+    first, second = tiny_model("b"), tiny_model("b")
+    one.add_candidate(first.tag, "first", None, False, OPERATOR)
+    two.sync()
+    live = two.models  # what the live drift thread iterates
+    assert live["first"].tag == first.tag and set(live) == {"blue", "green", "first"}
+    one.add_candidate(second.tag, "second", None, False, OPERATOR)  # "first" has no role left
+    assert set(one.state.added) == {"second"} and "first" not in one.variants.scorers
+    two.sync()
+    assert set(live) == {"blue", "green", "second"} and dict(live.items())["second"].tag == second.tag
