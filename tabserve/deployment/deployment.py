@@ -122,10 +122,11 @@ class Deployment:
 
     def _applied(self, version: int, state: DeploymentState) -> None:
         """After a state is applied: added variants it no longer names are unloaded; metrics shown."""
-        self.variants.drop(set(self.variants.scorers) - set(state.variant_names(self.names)))
-        self.metrics.show_deployment(
-            version, traffic_shares(state.policy, state.variant_names(self.names)), state
-        )
+        names = state.variant_names(self.names)
+        dropped = set(self.variants.scorers) - set(names)
+        self.variants.drop(dropped)
+        shares = traffic_shares(state.policy, names) | dict.fromkeys(dropped, 0.0)  # no stale gauge
+        self.metrics.show_deployment(version, shares, state)
 
     def add_candidate(
         self, model: str, name: str | None, evaluation: str | None, rollout: bool, change: Change

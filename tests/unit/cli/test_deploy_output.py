@@ -202,3 +202,43 @@ def test_an_added_candidate_in_its_shadow_stage_shows_its_model_evaluation_and_p
     rolled_back = rollback(shadowing, NAMES, "guard error_rate fired at the shadow stage (evaluation ev-42)")
     body["state"] = rolled_back.to_json()
     assert "last rollout: rolled back at shadow stage before step 1/2" in show_state(body)
+
+
+def test_deploy_candidate_takes_a_tag_a_reason_and_its_options() -> None:
+    parser = build_parser()
+    plain = parser.parse_args(["deploy", "candidate", "churn:v5", "--reason", "retrained"])
+    assert (plain.model, plain.reason, plain.name, plain.evaluation, plain.rollout) == (
+        "churn:v5",
+        "retrained",
+        None,
+        None,
+        True,
+    )
+    full = parser.parse_args(
+        [
+            "deploy",
+            "candidate",
+            "churn:v5",
+            "--reason",
+            "r",
+            "--name",
+            "v5",
+            "--evaluation",
+            "ev",
+            "--no-rollout",
+        ]
+    )
+    assert (full.name, full.evaluation, full.rollout) == ("v5", "ev", False)
+
+
+def test_rollout_outcome_says_when_the_candidates_rollout_has_ended() -> None:
+    from tabserve.deployment.admin_client import rollout_outcome
+    from tabserve.deployment.candidates import add_candidate
+    from tabserve.deployment.policy import AddedVariant, promote
+
+    running = add_candidate(START, NAMES, "v5", AddedVariant(model="c:v5"), NOW, [100])
+    assert rollout_outcome(payload(running, 2)) is None
+    assert rollout_outcome(payload(promote(running, NAMES), 3), "v5") == "promoted"
+    assert rollout_outcome(payload(rollback(running, NAMES, "guard"), 3), "v5") == "rolled_back"
+    assert rollout_outcome(payload(rollback(running, NAMES, "guard"), 3), "v6") is None  # not its rollout
+    assert rollout_outcome(payload(START, 1)) is None  # no rollout at all
