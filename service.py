@@ -142,7 +142,8 @@ class TabularModel:
         # All variants' models load here, once per worker; the policy picks one per request.
         self.deployment = Deployment(SETTINGS, MODELS, self.engine, self.prediction_logger, metrics)
         self.refresher = DriftMetricsRefresher(self.engine, metrics, SETTINGS.monitoring.metrics_refresh_s)
-        self.live_drift = start_live_drift(self.engine, MODELS, SETTINGS.monitoring)  # PSI, estimated quality
+        # PSI and estimated quality of every loaded variant, runtime-added ones included.
+        self.live_drift = start_live_drift(self.engine, self.deployment.models, SETTINGS.monitoring)
         self.progress = ProgressStore(Path(SETTINGS.serving.task_dir))
         tune_gc(SETTINGS.serving.gc_threshold)
 

@@ -275,6 +275,11 @@ class RolloutSettings(_Frozen):
     steps: list[float] = Field(default_factory=lambda: [5.0, 25.0, 50.0, 100.0], min_length=1)
     min_requests: int = Field(default=200, ge=1, description="Candidate requests before a step is judged.")
     min_seconds: float = Field(default=60.0, ge=0, description="Time at a step before the next one.")
+    shadow_first: bool = Field(
+        default=False,
+        description="`tabserve deploy rollout` shadows the candidate before the first step "
+        "(a candidate added through /admin/candidate always does).",
+    )
     check_interval_s: float = Field(default=5.0, gt=0)
     max_error_rate: float = Field(default=0.01, ge=0, le=1)
     max_p99_ms: float = Field(default=250.0, gt=0)

@@ -67,6 +67,23 @@ def add_parser(commands_of_tabserve: Any, common: argparse.ArgumentParser) -> No
             command.add_argument("weights", nargs="+", type=weight_pair, metavar="NAME=WEIGHT")
         if name == "canary":
             command.add_argument("percent", type=float)
+    candidate = commands.add_parser(
+        "candidate",
+        parents=[common],
+        help="add a model of the store as the candidate, shadow it, then roll it out (no restart)",
+        description="Every worker and replica loads the model; the rollout starts with a shadow "
+        "stage, then the canary steps; guards promote or roll back on their own.",
+    )
+    candidate.add_argument("model", metavar="TAG", help="NAME:VERSION in the model store")
+    candidate.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    candidate.add_argument("--name", help="variant name (default: the model's version)")
+    candidate.add_argument("--evaluation", help="id of the evaluation that accepted the model")
+    candidate.add_argument(
+        "--no-rollout",
+        dest="rollout",
+        action="store_false",
+        help="only add it as the candidate, without traffic (start with `rollout` later)",
+    )
     report = commands.add_parser(
         "report", parents=[common], help="A/B comparison: CLI table, HTML and JSON in reports_dir"
     )
@@ -102,27 +119,33 @@ def columns(rows: Sequence[tuple[str, ...]], right: frozenset[int] = frozenset()
 
 
 def variant_rows(payload: dict[str, Any]) -> list[str]:
-    """One line per variant: its name, its model, its roles in the policy, its share of traffic."""
-    policy = payload["state"]["policy"]
-    rows = [("VARIANT", "MODEL", "ROLE", "TRAFFIC")]
+    """One line per variant: its name, its model, its roles in the policy, its share of traffic;
+    with variants added at runtime, the evaluation that accepted each (`-`: none, or configured)."""
+    policy, added = payload["state"]["policy"], payload["state"].get("added") or {}
+    rows = [("VARIANT", "MODEL", "ROLE", "TRAFFIC", *(("EVALUATION",) if added else ()))]
     for name, tag in payload["variants"].items():
         roles = [role for role in ROLES if policy.get(role) == name]
         if payload["state"].get("previous") == name:
             roles.append("rollback target")
-        rows.append((name, tag, ", ".join(roles) or "-", f"{payload['traffic'].get(name, 0.0):.1%}"))
+        row = (name, tag, ", ".join(roles) or "-", f"{payload['traffic'].get(name, 0.0):.1%}")
+        rows.append((*row, (added.get(name) or {}).get("evaluation") or "-") if added else row)
     return columns(rows, right=frozenset({3}))
 
 
 def step_line(rollout: dict[str, Any], progress: dict[str, Any] | None) -> str:
     """Where the rollout is; while it runs, the step's requests and seconds against what it needs."""
-    percent = rollout["steps"][rollout["step"]]
-    step = f"step {rollout['step'] + 1}/{len(rollout['steps'])} ({percent:g}% of traffic)"
+    steps = len(rollout["steps"])
+    if rollout.get("stage") == "shadow":  # before step 1: copies scored, no answers
+        step, scored = f"shadow stage before step 1/{steps} (0% of traffic)", "shadow-scored requests"
+    else:
+        percent = rollout["steps"][rollout["step"]]
+        step, scored = f"step {rollout['step'] + 1}/{steps} ({percent:g}% of traffic)", "candidate requests"
     if rollout["state"] != "running":
         return f"last rollout: {rollout['state'].replace('_', ' ')} at {step}: {rollout['reason']}"
     if progress is None:
         return f"rollout: running, {step}: not judged yet"
     return (
-        f"rollout: running, {step}: {progress['requests']}/{progress['min_requests']} candidate requests, "
+        f"rollout: running, {step}: {progress['requests']}/{progress['min_requests']} {scored}, "
         f"{progress['seconds']:.0f}/{progress['min_seconds']:g} s"
     )
 
@@ -199,7 +222,10 @@ def report(args: argparse.Namespace) -> int:
         logged = {name: logged_tags(engine, name, since, args.until) for name in names}
         window += left_out_text(logged, dict(zip(names, models, strict=True)))
     # The model A's rows came from says whether it classifies (the configuration may name none).
-    tag = current[0] or settings.variants.get(names[0], settings.served_tag)
+    added = {
+        name: variant["model"] for name, variant in (stored[1] if stored else {}).get("added", {}).items()
+    }
+    tag = current[0] or {**settings.variants, **added}.get(names[0], settings.served_tag)
     classifier = get_model(tag).metadata.get("classes") is not None
     comparison = compare_variants(
         engine,
@@ -229,6 +255,11 @@ def run(args: argparse.Namespace) -> int:
         print(show_state(client.state()))
     elif args.command == "events":
         print("\n".join(event_rows(client.events(args.limit))))
+    elif args.command == "candidate":
+        added = client.add_candidate(
+            args.model, args.reason, name=args.name, evaluation=args.evaluation, rollout=args.rollout
+        )
+        print(show_state(added))
     else:
         fields: dict[str, Any] = {}
         if args.command == "switch" and args.to:

@@ -33,12 +33,13 @@ from tabserve.deployment.policy import (
     switch,
 )
 from tabserve.deployment.store import Change
-from tabserve.settings import Policy
+from tabserve.settings import VARIANT_NAME, Policy
 
 ADMIN_TOKEN_ENV = "TABSERVE_ADMIN_TOKEN"
 ACTOR_HEADER = "x-actor"
 DEFAULT_ACTOR = "admin-api"
 MAX_EVENTS = 1000
+CANDIDATE = "candidate"
 
 
 class _Body(BaseModel):
@@ -62,6 +63,22 @@ class PolicyBody(_Body):
     policy: Policy
 
 
+MODEL_TAG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*:[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class CandidateBody(_Body):
+    """`POST /admin/candidate`: a model of the store added as the candidate of the current primary."""
+
+    model: str = Field(pattern=MODEL_TAG, max_length=200, description="NAME:VERSION in the model store.")
+    name: str | None = Field(
+        default=None, pattern=VARIANT_NAME.pattern, description="Variant name (default: the version)."
+    )
+    evaluation: str | None = Field(
+        default=None, min_length=1, max_length=200, description="The evaluation that accepted it."
+    )
+    rollout: bool = Field(default=True, description="Start a rollout, shadow stage first.")
+
+
 class DeploymentControl(Protocol):
     """What the admin API needs of a deployment (tabserve.deployment.deployment.Deployment)."""
 
@@ -74,6 +91,9 @@ class DeploymentControl(Protocol):
     @property
     def rollout_steps(self) -> list[float]: ...
 
+    @property
+    def shadow_first(self) -> bool: ...  # a plain rollout starts with a shadow stage
+
     def describe(self) -> dict[str, Any]: ...  # version, state, variants, traffic, shadow_dropped, worker
 
     def apply(
@@ -81,6 +101,10 @@ class DeploymentControl(Protocol):
     ) -> tuple[int, DeploymentState]: ...  # stored by compare and swap, with its audit event
 
     def events(self, limit: int) -> list[dict[str, Any]]: ...  # the audit trail, newest first
+
+    def add_candidate(
+        self, model: str, name: str | None, evaluation: str | None, rollout: bool, change: Change
+    ) -> tuple[int, DeploymentState]: ...  # 404 unknown model, 409 incompatible or a rollout running
 
 
 Operation = Callable[[DeploymentControl, Any], Callable[[DeploymentState], DeploymentState]]
@@ -92,7 +116,9 @@ OPERATIONS: dict[str, tuple[type[_Body], Operation]] = {
     "policy": (PolicyBody, lambda d, body: lambda s: replace_policy(s, d.names, body.policy)),
     "rollout": (
         _Body,
-        lambda d, body: lambda s: start_rollout(s, d.names, d.rollout_steps, datetime.now(UTC)),
+        lambda d, body: (
+            lambda s: start_rollout(s, d.names, d.rollout_steps, datetime.now(UTC), d.shadow_first)
+        ),
     ),
     "promote": (_Body, lambda d, body: lambda s: promote(s, d.names, body.reason)),
     "rollback": (_Body, lambda d, body: lambda s: rollback(s, d.names, body.reason)),
@@ -102,6 +128,24 @@ OPERATIONS: dict[str, tuple[type[_Body], Operation]] = {
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+async def _parsed(request: Request, body_type: type[_Body]) -> _Body | JSONResponse:
+    """The validated body, or a 400 naming each wrong field."""
+    try:
+        return body_type.model_validate_json(await request.body() or b"{}")
+    except ValidationError as error:
+        detail = [
+            {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
+            for item in error.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        return _error(400, "invalid request body", detail=detail)
+
+
+def _change_of(request: Request, body: _Body) -> Change:
+    return Change(
+        request.headers.get(ACTOR_HEADER, DEFAULT_ACTOR)[:200], request.path_params["action"], body.reason
+    )
 
 
 class AdminApi:
@@ -155,20 +199,35 @@ class AdminApi:
 
     async def _change(self, request: Request, deployment: DeploymentControl) -> JSONResponse:
         action = request.path_params["action"]
+        if action == CANDIDATE:
+            return await self._candidate(request, deployment)
         if action not in OPERATIONS:
-            return _error(404, f"no admin operation {action!r} (one of {', '.join(OPERATIONS)})")
+            known = ", ".join([*OPERATIONS, CANDIDATE])
+            return _error(404, f"no admin operation {action!r} (one of {known})")
         body_type, operation = OPERATIONS[action]
+        body = await _parsed(request, body_type)
+        if isinstance(body, JSONResponse):
+            return body
         try:
-            body = body_type.model_validate_json(await request.body() or b"{}")
-        except ValidationError as error:
-            detail = [
-                {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
-                for item in error.errors(include_url=False, include_context=False, include_input=False)
-            ]
-            return _error(400, "invalid request body", detail=detail)
-        change = Change(request.headers.get(ACTOR_HEADER, DEFAULT_ACTOR)[:200], action, body.reason)
-        try:
-            await run_in_threadpool(deployment.apply, operation(deployment, body), change)
+            await run_in_threadpool(deployment.apply, operation(deployment, body), _change_of(request, body))
+        except PolicyError as error:
+            return _error(error.status, str(error))
+        return JSONResponse(deployment.describe())
+
+    async def _candidate(self, request: Request, deployment: DeploymentControl) -> JSONResponse:
+        body = await _parsed(request, CandidateBody)
+        if isinstance(body, JSONResponse):
+            return body
+        assert isinstance(body, CandidateBody)
+        try:  # the model is looked up and loaded (off the event loop) before anything is stored
+            await run_in_threadpool(
+                deployment.add_candidate,
+                body.model,
+                body.name,
+                body.evaluation,
+                body.rollout,
+                _change_of(request, body),
+            )
         except PolicyError as error:
             return _error(error.status, str(error))
         return JSONResponse(deployment.describe())

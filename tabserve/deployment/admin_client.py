@@ -1,4 +1,8 @@
-"""The admin API from Python: what `tabserve deploy` calls (same operations, same rules)."""
+"""The admin API from Python: what `tabserve deploy` calls (same operations, same rules).
+
+`add_candidate` hands a model to the running service (`POST /admin/candidate`); `state` reads
+where it is, and `rollout_outcome` says from that whether its rollout has ended.
+"""
 
 from __future__ import annotations
 
@@ -56,7 +60,41 @@ class AdminClient:
     def events(self, limit: int = 20) -> list[dict[str, Any]]:
         return list(self._call("GET", f"events?limit={limit}")["events"])
 
+    def add_candidate(
+        self,
+        model: str,
+        reason: str,
+        *,
+        name: str | None = None,
+        evaluation: str | None = None,
+        rollout: bool = True,
+    ) -> dict[str, Any]:
+        """Add `model` (NAME:VERSION) as the candidate: every worker and replica loads it; with
+        `rollout`, shadow stage then canary steps. Returns the state, as `state()` does.
+
+        AdminError: 400 a bad field, 404 a model the service's store lacks, 409 incompatible
+        (other features or classes), a name taken, or a rollout already running.
+        """
+        body: dict[str, Any] = {"model": model, "reason": reason, "rollout": rollout}
+        body |= {key: value for key, value in (("name", name), ("evaluation", evaluation)) if value}
+        return self._call("POST", "candidate", body)
+
     def change(self, action: str, reason: str, **fields: Any) -> dict[str, Any]:
         """One of: switch (to), weights (weights), canary (percent), policy (policy), rollout,
         promote, rollback, reset."""
         return self._call("POST", action, {"reason": reason, **fields})
+
+
+def rollout_outcome(payload: dict[str, Any], candidate: str | None = None) -> str | None:
+    """From a `state()` answer: "promoted" or "rolled_back" once the rollout of `candidate` (a
+    variant name; default: any) has ended, else None (still running, or not its rollout)."""
+    state = payload["state"]
+    rollout = state.get("rollout")
+    if rollout is None or rollout["state"] == "running":
+        return None
+    if candidate is not None and candidate not in (
+        state["policy"].get("candidate"),
+        state["policy"].get("champion"),
+    ):
+        return None
+    return str(rollout["state"])

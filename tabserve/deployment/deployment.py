@@ -8,6 +8,9 @@ the admin API call.
 - `judge_rollout`: a running rollout judged and stepped (rollout_runner.py);
 - `Background`: the thread that follows the state, flushes the per-variant numbers, judges the
   rollout and prunes old numbers, each on its schedule (background.py).
+
+Variants added at runtime (`add_candidate`, candidates.py) are loaded by `_prepare` before any
+state naming them is applied or stored, and unloaded once the state no longer names them.
 """
 
 from __future__ import annotations
@@ -19,18 +22,21 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bentoml.exceptions import BentoMLException
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tabserve.deployment.background import Background, StatsFlusher, Task
-from tabserve.deployment.policy import DeploymentState
+from tabserve.deployment.candidates import add_candidate, check_name, default_name
+from tabserve.deployment.policy import AddedVariant, DeploymentState, PolicyError
 from tabserve.deployment.rollout import StepProgress
 from tabserve.deployment.rollout_runner import judge_rollout
 from tabserve.deployment.routing import traffic_shares
-from tabserve.deployment.shared_state import Operation, SharedState
+from tabserve.deployment.shared_state import Operation, SharedState, VariantLoadError
 from tabserve.deployment.store import Change, prune_stats, read_events
-from tabserve.deployment.variants import Variants
-from tabserve.model_store import StoredModel
+from tabserve.deployment.variants import LoadedModels, Variants, check_compatible
+from tabserve.errors import ModelNotFoundError, TabserveError
+from tabserve.model_store import StoredModel, get_model
 from tabserve.predictions.logger import PredictionLogger
 from tabserve.serving.metrics import ServiceMetrics
 from tabserve.serving.runtime import Scorer
@@ -54,12 +60,7 @@ class Deployment:
         self.names = list(models)
         self.engine, self.metrics = engine, metrics
         self.shared = SharedState(
-            engine,
-            self.names,
-            DeploymentState(policy=settings.policy),
-            lambda version, state: metrics.show_deployment(
-                version, traffic_shares(state.policy, self.names), state
-            ),
+            engine, self.names, DeploymentState(policy=settings.policy), self._applied, self._prepare
         )
         try:
             self.shared.load()
@@ -84,6 +85,11 @@ class Deployment:
         return self.shared.state
 
     @property
+    def models(self) -> LoadedModels:
+        """Variant -> model loaded now (a live view: runtime-added variants come and go)."""
+        return LoadedModels(self.variants)
+
+    @property
     def primary(self) -> Scorer:
         """The variant for work that must not be split: file scoring."""
         return self.variants.scorers[str(self.state.policy.primary)]
@@ -96,6 +102,58 @@ class Deployment:
     ) -> list[dict[str, Any]]:
         return self.variants.predict_many(self.state.policy, records, keys)
 
+    # --- variants added at runtime -------------------------------------------------------------
+
+    def _prepare(self, state: DeploymentState) -> None:
+        """Load every added variant the state names that this worker has not loaded (or loaded
+        with another model); raises VariantLoadError, and then nothing is applied."""
+        for name, added in state.added.items():
+            scorer = self.variants.scorers.get(name)
+            if scorer is not None and scorer.tag == added.model:
+                continue
+            try:
+                self.variants.add(name, get_model(added.model))
+            except TabserveError as error:  # not in this model store, changed on disk, incompatible
+                raise VariantLoadError(
+                    f"variant {name} ({added.model}) cannot be loaded: {error}; every replica needs "
+                    "the model in its model store (a shared BENTOML_HOME, or `bentoml models import`)"
+                ) from None
+            logger.info("variant %s (%s) loaded", name, added.model)
+
+    def _applied(self, version: int, state: DeploymentState) -> None:
+        """After a state is applied: added variants it no longer names are unloaded; metrics shown."""
+        names = state.variant_names(self.names)
+        dropped = set(self.variants.scorers) - set(names)
+        self.variants.drop(dropped)
+        shares = traffic_shares(state.policy, names) | dict.fromkeys(dropped, 0.0)  # no stale gauge
+        self.metrics.show_deployment(version, shares, state)
+
+    def add_candidate(
+        self, model: str, name: str | None, evaluation: str | None, rollout: bool, change: Change
+    ) -> tuple[int, DeploymentState]:
+        """`POST /admin/candidate`: the model checked (404 unknown, 409 incompatible), then the
+        variant, the policy and the rollout stored in one compare and swap with its audit event."""
+        try:
+            stored = get_model(model)
+        except ModelNotFoundError:
+            raise PolicyError(f"model: {model!r} is not in this service's model store", status=404) from None
+        except (TabserveError, BentoMLException, ValueError) as error:  # a malformed tag, a changed file
+            raise PolicyError(f"model: {model!r}: {error}") from None
+        primary = self.variants.scorers[str(self.state.policy.primary)].stored
+        variant, name = (
+            AddedVariant(model=stored.tag, evaluation=evaluation),
+            name or default_name(stored.tag),
+        )
+        check_name(self.state, self.names, name, variant)
+        check_compatible({str(self.state.policy.primary): primary, name: stored})
+        steps = self.rollout_steps if rollout else None
+        what = f"candidate {name} = {stored.tag}" + (f", evaluation {evaluation}" if evaluation else "")
+        what += ", rollout started: shadow first" if rollout else ", no rollout"
+        return self.shared.apply(
+            lambda state: add_candidate(state, self.names, name, variant, datetime.now(UTC), steps),
+            Change(change.actor, change.action, f"{change.reason} ({what})"),
+        )
+
     # --- what the admin API calls (tabserve.deployment.admin_api.DeploymentControl) -----------
 
     @property
@@ -106,17 +164,25 @@ class Deployment:
     def rollout_steps(self) -> list[float]:
         return list(self.settings.rollout.steps)
 
+    @property
+    def shadow_first(self) -> bool:
+        return self.settings.rollout.shadow_first
+
     def describe(self) -> dict[str, Any]:
         version, state = self.shared.version, self.shared.state
         return {
             "version": version,
             "state": state.to_json(),
-            "variants": self.variants.tags,
-            "traffic": traffic_shares(state.policy, self.names),
+            "variants": {name: self._tag_of(state, name) for name in state.variant_names(self.names)},
+            "traffic": traffic_shares(state.policy, state.variant_names(self.names)),
             "shadow_dropped": self.variants.shadow.dropped,
             "worker": os.getpid(),  # which worker answered: each one applies the stored state itself
             "progress": self._progress_now(state),
         }
+
+    def _tag_of(self, state: DeploymentState, name: str) -> str:
+        scorer = self.variants.scorers.get(name)
+        return scorer.tag if scorer is not None else state.added[name].model
 
     def _progress_now(self, state: DeploymentState) -> dict[str, Any] | None:
         """The running step's progress: requests as last judged here, seconds as of now."""
@@ -125,7 +191,7 @@ class Deployment:
             not state.rollout_running
             or rollout is None
             or progress is None
-            or progress.step != rollout.step + 1
+            or (progress.step, progress.stage) != (rollout.step + 1, rollout.stage)
         ):
             return None
         seconds = (datetime.now(UTC) - rollout.step_started).total_seconds()

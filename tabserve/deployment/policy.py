@@ -1,6 +1,8 @@
 """The deployment's runtime state and the operations on it, as pure functions.
 
-State = the routing policy + the progress of an automatic rollout + the variant to go back to.
+State = the routing policy + the progress of an automatic rollout + the variant to go back to +
+the variants added at runtime (`POST /admin/candidate`). The variant names every operation
+checks against are the configured ones and the added ones (`DeploymentState.variant_names`).
 Every operation returns a new state or raises `PolicyError` (the admin API answers 400/409).
 """
 
@@ -18,6 +20,9 @@ ROLLOUT_RUNNING: Final = "running"
 ROLLOUT_PROMOTED: Final = "promoted"
 ROLLOUT_ROLLED_BACK: Final = "rolled_back"
 ROLLOUT_STATES = (ROLLOUT_RUNNING, ROLLOUT_PROMOTED, ROLLOUT_ROLLED_BACK)
+Stage = Literal["shadow", "canary"]
+SHADOW_STAGE: Final[Stage] = "shadow"  # the candidate scores copies of the champion's traffic, answers none
+CANARY_STAGE: Final[Stage] = "canary"
 
 
 class PolicyError(TabserveError):
@@ -47,19 +52,57 @@ class Rollout(_Frozen):
     step_started: datetime
     reason: str = ""
     guards: dict[str, GuardResult] = Field(default_factory=dict)
+    # A shadow stage before the canary steps (`step` is 0 during it); "canary" in older states.
+    stage: Stage = CANARY_STAGE
+
+    @property
+    def shadowing(self) -> bool:
+        return self.stage == SHADOW_STAGE
 
     @property
     def percent(self) -> float:
-        return self.steps[self.step]
+        """The candidate's share of answered traffic: none while it shadows."""
+        return 0.0 if self.shadowing else self.steps[self.step]
+
+    @property
+    def where(self) -> str:
+        """The stage for people: `the shadow stage` or `step 2 (25%)`."""
+        return "the shadow stage" if self.shadowing else f"step {self.step + 1} ({self.percent:g}%)"
+
+
+class AddedVariant(_Frozen):
+    """A variant added at runtime: its model, and the evaluation that accepted it (if any)."""
+
+    model: str  # NAME:VERSION, resolved (never "latest": every replica must load the same model)
+    evaluation: str | None = None
 
 
 class DeploymentState(_Frozen):
     policy: Policy
     rollout: Rollout | None = None
     previous: str | None = None  # where `rollback` goes after a promotion or a switch
+    added: dict[str, AddedVariant] = Field(default_factory=dict)  # runtime variants (empty in old states)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    def variant_names(self, configured: list[str]) -> list[str]:
+        """The configured variants, then the added ones: what the policy may name."""
+        return [*configured, *(name for name in self.added if name not in configured)]
+
+    def variant_tags(self, configured: dict[str, str]) -> dict[str, str]:
+        """Variant -> model tag, the added variants included."""
+        return {**configured, **{name: added.model for name, added in self.added.items()}}
+
+    def problems(self, configured: list[str]) -> list[str]:
+        """What keeps this state from being served with these configured variants (empty: nothing)."""
+        clashes = [name for name in self.added if name in configured]
+        found = [f"added variant {name!r} is now a configured one" for name in clashes]
+        return found + self.policy.problems(self.variant_names(configured))
+
+    def evaluation_of(self, name: str | None) -> str | None:
+        added = self.added.get(name or "")
+        return None if added is None else added.evaluation
 
     @property
     def rollout_running(self) -> bool:
@@ -67,7 +110,7 @@ class DeploymentState(_Frozen):
 
 
 def _checked(state: DeploymentState, names: list[str]) -> DeploymentState:
-    problems = state.policy.problems(names)
+    problems = state.policy.problems(state.variant_names(names))
     if problems:
         raise PolicyError("; ".join(problems))
     return state
@@ -85,7 +128,8 @@ def _no_running_rollout(state: DeploymentState, action: str) -> None:
 
 def replace_policy(state: DeploymentState, names: list[str], policy: Policy) -> DeploymentState:
     _no_running_rollout(state, "set policy")
-    return _checked(DeploymentState(policy=policy, previous=state.policy.primary), names)
+    replaced = state.model_copy(update={"policy": policy, "rollout": None, "previous": state.policy.primary})
+    return _checked(replaced, names)
 
 
 def switch(state: DeploymentState, names: list[str], to: str | None = None) -> DeploymentState:
@@ -93,7 +137,7 @@ def switch(state: DeploymentState, names: list[str], to: str | None = None) -> D
     _no_running_rollout(state, "switch")
     current = state.policy.primary
     if to is None:
-        others = [name for name in names if name != current]
+        others = [name for name in state.variant_names(names) if name != current]
         if len(others) != 1:
             raise PolicyError(f"switch: name the variant to switch to (one of {', '.join(others)})")
         to = others[0]
@@ -116,17 +160,22 @@ def set_canary(state: DeploymentState, names: list[str], percent: float) -> Depl
 
 
 def start_rollout(
-    state: DeploymentState, names: list[str], steps: list[float], now: datetime
+    state: DeploymentState, names: list[str], steps: list[float], now: datetime, shadow_first: bool = False
 ) -> DeploymentState:
-    """Automatic canary: the first step now; guards decide the rest."""
+    """Automatic canary: the first step now (or a shadow stage first); guards decide the rest."""
     _no_running_rollout(state, "rollout")
-    started = _with_policy(state, names, strategy="canary", canary_percent=steps[0])
-    rollout = Rollout(state=ROLLOUT_RUNNING, steps=steps, step=0, started=now, step_started=now)
+    if shadow_first:
+        started = _with_policy(state, names, strategy="shadow")
+    else:
+        started = _with_policy(state, names, strategy="canary", canary_percent=steps[0])
+    stage: Stage = SHADOW_STAGE if shadow_first else CANARY_STAGE
+    rollout = Rollout(state=ROLLOUT_RUNNING, steps=steps, step=0, started=now, step_started=now, stage=stage)
     return started.model_copy(update={"rollout": rollout})
 
 
 def is_last_step(state: DeploymentState) -> bool:
-    return state.rollout is not None and state.rollout.step + 1 >= len(state.rollout.steps)
+    rollout = state.rollout
+    return rollout is not None and not rollout.shadowing and rollout.step + 1 >= len(rollout.steps)
 
 
 def advance(
@@ -137,8 +186,11 @@ def advance(
     rollout = state.rollout.model_copy(update={"guards": guards})
     if is_last_step(state):
         return promote(state.model_copy(update={"rollout": rollout}), names, reason=reason)
-    rollout = rollout.model_copy(update={"step": rollout.step + 1, "step_started": now})
-    stepped = _with_policy(state, names, canary_percent=rollout.percent)
+    if rollout.shadowing:  # the shadow stage passed: the first canary step
+        rollout = rollout.model_copy(update={"stage": CANARY_STAGE, "step": 0, "step_started": now})
+    else:
+        rollout = rollout.model_copy(update={"step": rollout.step + 1, "step_started": now})
+    stepped = _with_policy(state, names, strategy="canary", canary_percent=rollout.percent)
     return stepped.model_copy(update={"rollout": rollout})
 
 

@@ -7,6 +7,11 @@ Guards, each against the live data of the step (candidate) and of the whole roll
   it has lasted `min_seconds`: judging noisy statistics at every check would fire by chance;
 - the same, once per step, for each business outcome in `outcome_guards` (`outcome_guard`).
 
+A rollout may start with a shadow stage (`Rollout.stage`): the candidate scores copies of the
+champion's traffic and answers none. It is judged like a step on what a copy can show: error
+rate, latency and prediction drift on the very same requests. Quality and outcomes are left to
+the canary steps: labels and outcomes are sent for the answered request, never for its copy.
+
 A guard without enough data reports `value: None` and cannot fire. `judge` is pure; `tick`
 reads the evidence from the database.
 """
@@ -123,8 +128,12 @@ def operational_guards(evidence: Evidence, settings: RolloutSettings) -> dict[st
     }
 
 
-def statistical_guards(evidence: Evidence, settings: RolloutSettings) -> dict[str, GuardResult]:
+def statistical_guards(
+    evidence: Evidence, settings: RolloutSettings, shadowing: bool = False
+) -> dict[str, GuardResult]:
     """Prediction drift and quality: judged once per step, before moving on (no repeated peeking)."""
+    if shadowing:
+        return {"prediction_drift": _drift_guard(evidence, settings)}
     return {
         "prediction_drift": _drift_guard(evidence, settings),
         "quality": _quality_guard(evidence, settings),
@@ -139,13 +148,14 @@ Decision = tuple[str, dict[str, GuardResult], str]
 class StepProgress:
     """How far the current step is, against what it needs before it can move on."""
 
-    step: int  # 1-based
+    step: int  # 1-based (1 during the shadow stage too)
     steps: int
     percent: float
     requests: int
     min_requests: int
     seconds: float
     min_seconds: float
+    stage: str = "canary"  # or "shadow": requests are then the copies the candidate scored
 
 
 def step_progress(
@@ -161,6 +171,7 @@ def step_progress(
         min_requests=settings.min_requests,
         seconds=round((now - rollout.step_started).total_seconds(), 1),
         min_seconds=settings.min_seconds,
+        stage=rollout.stage,
     )
 
 
@@ -169,8 +180,7 @@ def _roll_back(rollout: Rollout, guards: dict[str, GuardResult]) -> Decision | N
     if not fired:
         return None
     listed = "; ".join(f"{name}: {guard.detail}" for name, guard in fired.items())
-    where = f"step {rollout.step + 1} ({rollout.percent:g}%)"
-    return ROLL_BACK, guards, f"guard {', '.join(fired)} fired at {where}: {listed}"
+    return ROLL_BACK, guards, f"guard {', '.join(fired)} fired at {rollout.where}: {listed}"
 
 
 def judge(state: DeploymentState, evidence: Evidence, settings: RolloutSettings, now: datetime) -> Decision:
@@ -178,20 +188,17 @@ def judge(state: DeploymentState, evidence: Evidence, settings: RolloutSettings,
     assert state.rollout is not None
     rollout = state.rollout
     if evidence.candidate.requests < settings.min_requests:
-        return (
-            WAIT,
-            {},
-            f"{evidence.candidate.requests}/{settings.min_requests} candidate requests at this step",
-        )
+        scored = "shadow-scored requests" if rollout.shadowing else "candidate requests at this step"
+        return WAIT, {}, f"{evidence.candidate.requests}/{settings.min_requests} {scored}"
     guards = operational_guards(evidence, settings)
     if (decision := _roll_back(rollout, guards)) is not None:
         return decision
     if (now - rollout.step_started).total_seconds() < settings.min_seconds:
         return WAIT, guards, "guards pass; waiting for min_seconds"
-    guards |= statistical_guards(evidence, settings)
+    guards |= statistical_guards(evidence, settings, rollout.shadowing)
     if (decision := _roll_back(rollout, guards)) is not None:
         return decision
-    return ADVANCE, guards, f"step {rollout.step + 1} ({rollout.percent:g}%) passed every guard"
+    return ADVANCE, guards, f"{rollout.where} passed every guard"
 
 
 def gather(

@@ -35,23 +35,32 @@ def judge_rollout(
     progress = step_progress(state, evidence, settings, now)
     decision, guards, reason = judge(state, evidence, settings, now)
     metrics.show_guards(guards)
-    judged = (state.rollout.started, state.rollout.step)
+    judged = (state.rollout.started, state.rollout.stage, state.rollout.step)
     names = shared.names
+    evaluation = state.evaluation_of(state.policy.candidate)
+    # The audit trail ties every step to the evaluation that accepted the candidate.
+    of_evaluation = "" if evaluation is None else f" (evaluation {evaluation})"
 
     def still_at_step(current: DeploymentState) -> bool:
         """The same rollout at the same step: otherwise another worker acted first."""
         rollout = current.rollout
-        return current.rollout_running and rollout is not None and (rollout.started, rollout.step) == judged
+        return (
+            current.rollout_running
+            and rollout is not None
+            and (rollout.started, rollout.stage, rollout.step) == judged
+        )
 
     if decision == ADVANCE:
         last = is_last_step(state)
         if last:
             reason = f"{reason}; every step passed: promoted"
+        reason += of_evaluation
         shared.apply(
             lambda current: advance(current, names, now, guards, reason) if still_at_step(current) else None,
             Change(ROLLOUT_ACTOR, "promote" if last else ADVANCE, reason),
         )
     elif decision == ROLL_BACK:
+        reason += of_evaluation
         shared.apply(
             lambda current: rollback(current, names, reason, guards) if still_at_step(current) else None,
             Change(ROLLOUT_ACTOR, ROLL_BACK, reason),

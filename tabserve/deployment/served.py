@@ -5,9 +5,11 @@ the stored deployment state (changed by the admin API and by rollouts) over the 
 policy. Without this, after a promotion the job monitored the configured champion, which got no
 traffic any more, and reported "ok" on stale rows (issue 15).
 
-Variant names map to model tags through the configuration (`deployment.variants`), as in the
-service. A stored state that does not fit the configured variants is ignored, as the service
-ignores it (it starts from the configured policy).
+Variant names map to model tags through the configuration (`deployment.variants`) and the
+variants added at runtime (`POST /admin/candidate`, kept in the stored state), as in the
+service: after the promotion of an added variant, the jobs follow the promoted model. A stored
+state that does not fit the configured variants is ignored, as the service ignores it (it
+starts from the configured policy).
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ def served_variants(policy: Policy, variants: dict[str, str]) -> dict[str, str]:
     return {name: variants[name] for name in names}
 
 
-def stored_policy(engine: Engine, configured: Policy, names: list[str]) -> Policy:
-    """The stored policy when it fits these variants; else the configured one (as the service does)."""
+def stored_state(engine: Engine, configured: DeploymentState, names: list[str]) -> DeploymentState:
+    """The stored state when it fits these variants; else the configured one (as the service does)."""
     if not inspect(engine).has_table(deployment_state.name):
         return configured  # the service has never stored a state here
     stored = read_state(engine)
@@ -60,13 +62,13 @@ def stored_policy(engine: Engine, configured: Policy, names: list[str]) -> Polic
             "stored deployment state %d is not readable (%s); using the configuration", stored[0], error
         )
         return configured
-    problems = state.policy.problems(names)
+    problems = state.problems(names)
     if problems:
         logger.warning(
             "stored deployment state does not fit the configured variants: %s", "; ".join(problems)
         )
         return configured
-    return state.policy
+    return state
 
 
 def _no_database_yet(settings: Settings) -> bool:
@@ -75,16 +77,17 @@ def _no_database_yet(settings: Settings) -> bool:
     return monitoring.database_url is None and not Path(monitoring.sqlite_path).is_file()
 
 
-def current_policy(settings: Settings) -> Policy:
-    """The policy the service applies now (read from the prediction-log database).
+def current_state(settings: Settings) -> DeploymentState:
+    """The state the service applies now (read from the prediction-log database).
 
     An unreachable database is an error, not a fall-back to a model that may not be the served one.
     """
+    configured = DeploymentState(policy=settings.policy)
     if _no_database_yet(settings):
-        return settings.policy
+        return configured
     engine = make_engine(settings.monitoring.url)
     try:
-        return stored_policy(engine, settings.policy, list(settings.variants))
+        return stored_state(engine, configured, list(settings.variants))
     except SQLAlchemyError as error:
         reason = str(getattr(error, "orig", None) or type(error).__name__).strip().splitlines()[0]
         raise DeploymentStateError(
@@ -95,11 +98,23 @@ def current_policy(settings: Settings) -> Policy:
         engine.dispose()
 
 
+def current_policy(settings: Settings) -> Policy:
+    """The policy the service applies now."""
+    return current_state(settings).policy
+
+
+def variant_models(settings: Settings) -> dict[str, str]:
+    """Variant -> model tag of every variant the service knows now, the added ones included."""
+    return current_state(settings).variant_tags(settings.variants)
+
+
 def served_models(settings: Settings) -> dict[str, str]:
     """Variant -> model tag of everything the service serves now (primary first)."""
-    return served_variants(current_policy(settings), settings.variants)
+    state = current_state(settings)
+    return served_variants(state.policy, state.variant_tags(settings.variants))
 
 
 def primary_model(settings: Settings) -> str:
     """The model of the variant that answers unsplit work (file scoring, the stream worker)."""
-    return settings.variants[str(current_policy(settings).primary)]
+    state = current_state(settings)
+    return state.variant_tags(settings.variants)[str(state.policy.primary)]

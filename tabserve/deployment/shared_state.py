@@ -4,6 +4,11 @@ Loaded at start (the configured policy is stored on a first start, or when the s
 no longer fits the configured variants), changed only by compare and swap on its version, and
 followed by polling that version: a change made through any worker is stored first, then
 every worker picks it up within `deployment.refresh_ms`.
+
+A state may name variants added at runtime: `prepare` (the deployment's) loads their models
+before the state is applied, so no request is routed to a model this worker has not loaded. A
+model that cannot be loaded here (a replica whose model store lacks it) leaves this worker on
+the state it had, with one ERROR per stored version, until the model can be loaded.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from sqlalchemy import Engine
 from tabserve.deployment.policy import DeploymentState, PolicyError
 from tabserve.deployment.rollout import ROLL_BACK
 from tabserve.deployment.store import Change, read_state, read_version, write_state
+from tabserve.errors import TabserveError
 from tabserve.predictions.migration import ensure_schema
 
 logger = logging.getLogger(__name__)
@@ -27,6 +33,11 @@ FIRST_START = "first start: the configured policy"
 UNLOADED = 0  # version before the stored state could be read (stored versions start at 1)
 
 Operation = Callable[[DeploymentState], DeploymentState | None]
+Prepare = Callable[[DeploymentState], None]
+
+
+class VariantLoadError(TabserveError):
+    """A variant the state names cannot be loaded in this worker (the message names it and why)."""
 
 
 class SharedState:
@@ -38,9 +49,11 @@ class SharedState:
         names: list[str],
         configured: DeploymentState,
         on_change: Callable[[int, DeploymentState], None] = lambda _version, _state: None,
+        prepare: Prepare = lambda _state: None,
     ) -> None:
         self.engine, self.names, self.configured = engine, names, configured
-        self._on_change = on_change
+        self._on_change, self._prepare = on_change, prepare
+        self._unloadable: int | None = None  # the stored version whose variants failed to load here
         self._set(UNLOADED, configured)
 
     @property
@@ -48,15 +61,30 @@ class SharedState:
         return self.version != UNLOADED
 
     def _set(self, version: int, state: DeploymentState) -> None:
+        self._prepare(state)  # raises VariantLoadError: nothing changes here
         self.version, self.state = version, state
         self._on_change(version, state)
+
+    def _set_or_keep(self, version: int, state: DeploymentState) -> None:
+        """Apply a stored state; if its variants cannot be loaded here, keep serving the current one."""
+        try:
+            self._set(version, state)
+        except VariantLoadError as error:
+            if self._unloadable != version:  # one ERROR per version, not one per poll
+                self._unloadable = version
+                logger.error(
+                    "deployment state %d not applied in this worker, still serving version %d: %s",
+                    version,
+                    self.version,
+                    error,
+                )
 
     def _parse(self, raw: dict[str, Any]) -> tuple[DeploymentState | None, list[str]]:
         try:
             state = DeploymentState.model_validate(raw)
         except ValidationError as error:
             return None, [str(error)]
-        return state, state.policy.problems(self.names)
+        return state, state.problems(self.names)
 
     def _load_or_init(self) -> tuple[int, DeploymentState]:
         """The stored state if it fits the configured variants; else the configured one, stored."""
@@ -82,7 +110,7 @@ class SharedState:
     def load(self) -> None:
         """Read (or store) the state; the database's schema is checked first (`ensure_schema`)."""
         ensure_schema(self.engine)
-        self._set(*self._load_or_init())
+        self._set_or_keep(*self._load_or_init())
 
     def sync(self) -> None:
         """Pick up a change made by another worker or replica (or load the state, if not yet)."""
@@ -99,7 +127,7 @@ class SharedState:
         if state is None or problems:
             logger.error("ignoring stored deployment state %d: %s", stored[0], "; ".join(problems))
             return
-        self._set(stored[0], state)
+        self._set_or_keep(stored[0], state)
 
     def apply(self, operation: Operation, change: Change) -> tuple[int, DeploymentState]:
         """Apply an operation to the newest stored state and store the result (compare and swap).
@@ -115,8 +143,12 @@ class SharedState:
                 version, state = stored[0], parsed
             new_state = operation(state)
             if new_state is None:
-                self._set(version, state)
+                self._set_or_keep(version, state)
                 return version, state
+            try:
+                self._prepare(new_state)  # loaded here before it is stored: this worker can serve it
+            except VariantLoadError as error:
+                raise PolicyError(str(error), status=409) from None
             written = write_state(self.engine, version, new_state.to_json(), change)
             if written is not None:
                 self._set(written, new_state)

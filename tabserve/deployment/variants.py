@@ -10,7 +10,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import ItemsView, Iterator, Mapping, Sequence
 from typing import Any
 
 from bentoml.exceptions import BentoMLException, InternalServerError
@@ -30,8 +30,27 @@ logger = logging.getLogger(__name__)
 FAILURE_LOG_EVERY_S = 10.0
 
 
+def _listed(items: list[str]) -> str:
+    shown = ", ".join(items[:5])
+    return shown + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+
+
+def feature_difference(stored: StoredModel, reference: StoredModel) -> str:
+    """What differs between two models' features, for people: missing, extra, retyped columns."""
+    kinds = {feature.name: feature.kind for feature in stored.schema.features}
+    expected = {feature.name: feature.kind for feature in reference.schema.features}
+    parts = []
+    if missing := [name for name in expected if name not in kinds]:
+        parts.append(f"lacks {_listed(missing)}")
+    if extra := [name for name in kinds if name not in expected]:
+        parts.append(f"adds {_listed(extra)}")
+    if retyped := [f"{n} ({expected[n]} -> {k})" for n, k in kinds.items() if expected.get(n, k) != k]:
+        parts.append(f"changes the kind of {_listed(retyped)}")
+    return "; ".join(parts) or "orders its features differently"
+
+
 def check_compatible(models: dict[str, StoredModel]) -> None:
-    """Every variant must accept the same records and answer in the same terms."""
+    """Every variant must accept the same records and answer in the same terms (409 if not)."""
 
     def signature(stored: StoredModel) -> list[tuple[str, str]]:
         return [(feature.name, feature.kind) for feature in stored.schema.features]
@@ -40,10 +59,16 @@ def check_compatible(models: dict[str, StoredModel]) -> None:
     for name, stored in models.items():
         if signature(stored) != signature(first):
             raise PolicyError(
-                f"variant {name} ({stored.tag}) has other features than {first_name} ({first.tag})"
+                f"variant {name} ({stored.tag}) has other features than {first_name} ({first.tag}): "
+                f"it {feature_difference(stored, first)}",
+                status=409,
             )
         if stored.metadata.get("classes") != first.metadata.get("classes"):
-            raise PolicyError(f"variant {name} ({stored.tag}) predicts other classes than {first_name}")
+            raise PolicyError(
+                f"variant {name} ({stored.tag}) predicts other classes than {first_name} "
+                f"({stored.metadata.get('classes')} vs {first.metadata.get('classes')})",
+                status=409,
+            )
 
 
 class Variants:
@@ -55,6 +80,7 @@ class Variants:
         metrics: ServiceMetrics,
     ) -> None:
         check_compatible(models)
+        self.settings, self.prediction_logger = settings, prediction_logger
         self.scorers = {
             name: Scorer(stored, settings.serving, prediction_logger, metrics, variant=name)
             for name, stored in models.items()
@@ -68,6 +94,22 @@ class Variants:
     @property
     def tags(self) -> dict[str, str]:
         return {name: scorer.tag for name, scorer in self.scorers.items()}
+
+    def add(self, name: str, stored: StoredModel) -> None:
+        """Load a variant at runtime (off the request path): checked against the loaded ones first.
+
+        Replacing the dict, not changing it, keeps every reader's view whole: a request that
+        picked a scorer keeps it, the next one sees the new set.
+        """
+        reference = next(iter(self.scorers.values())).stored
+        check_compatible({"served": reference, name: stored})
+        scorer = Scorer(stored, self.settings.serving, self.prediction_logger, self.metrics, variant=name)
+        self.scorers = {**self.scorers, name: scorer}
+
+    def drop(self, names: set[str]) -> None:
+        """Unload variants no longer named: their batchers hold no queue (they get no traffic)."""
+        if names & set(self.scorers):
+            self.scorers = {name: scorer for name, scorer in self.scorers.items() if name not in names}
 
     def _observe(self, scorer: Scorer, seconds: float, count: int, error: bool) -> None:
         self.stats.record(scorer.variant, scorer.tag, seconds, count, error)
@@ -126,7 +168,9 @@ class Variants:
 
     def _score_shadow(self, variant: str, records: list[dict[str, Any]], request_ids: list[str]) -> None:
         """Runs on the shadow thread: log and count, never raise (nobody waits for it)."""
-        scorer = self.scorers[variant]
+        scorer = self.scorers.get(variant)
+        if scorer is None:  # dropped since the copies were queued: nobody needs them any more
+            return
         started = time.perf_counter()
         try:
             scorer.score_records(records, [request_id + SHADOW_SUFFIX for request_id in request_ids])
@@ -141,3 +185,27 @@ class Variants:
         self.shadow.close()
         for scorer in self.scorers.values():
             scorer.stop_batching()
+
+
+class LoadedModels(Mapping[str, StoredModel]):
+    """Variant -> model of what a worker has loaded now, runtime-added variants included: a live
+    view for the threads that follow the variants (the live drift gauges)."""
+
+    def __init__(self, variants: Variants) -> None:
+        self._variants = variants
+
+    def _now(self) -> dict[str, StoredModel]:
+        return {name: scorer.stored for name, scorer in self._variants.scorers.items()}
+
+    def __getitem__(self, name: str) -> StoredModel:
+        return self._variants.scorers[name].stored
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._variants.scorers))
+
+    def __len__(self) -> int:
+        return len(self._variants.scorers)
+
+    def items(self) -> ItemsView[str, StoredModel]:
+        """A snapshot: a variant dropped meanwhile does not break the iteration."""
+        return self._now().items()

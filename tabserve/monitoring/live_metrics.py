@@ -20,7 +20,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import pandas as pd
@@ -107,7 +107,11 @@ class LiveDriftRefresher:
     """Recomputes the live gauges of every variant in the background."""
 
     def __init__(
-        self, engine: Engine, models: dict[str, StoredModel], settings: LiveDriftSettings, gauges: LiveGauges
+        self,
+        engine: Engine,
+        models: Mapping[str, StoredModel],
+        settings: LiveDriftSettings,
+        gauges: LiveGauges,
     ) -> None:
         self.engine, self.models, self.settings, self.gauges = engine, models, settings, gauges
         self._baselines: dict[str, Baseline] = {}
@@ -167,7 +171,7 @@ class LiveDriftRefresher:
 
 
 def start_live_drift(
-    engine: Engine, models: dict[str, StoredModel], settings: MonitoringSettings
+    engine: Engine, models: Mapping[str, StoredModel], settings: MonitoringSettings
 ) -> LiveDriftRefresher | None:
     """The service's hook: a refresher in the first worker; None when off, without a log, or in
     another worker."""

@@ -178,3 +178,67 @@ def test_rows_of_earlier_models_are_named_as_left_out() -> None:
         "; left out, earlier models: champion's m:new (50 rows)"
     )
     assert left_out_text({"champion": {"m:new": 5}}, {"champion": "m:new"}) == ""
+
+
+def test_an_added_candidate_in_its_shadow_stage_shows_its_model_evaluation_and_progress() -> None:
+    from tabserve.deployment.candidates import add_candidate
+    from tabserve.deployment.policy import AddedVariant
+
+    tag = "breast_cancer:newversion123"
+    shadowing = add_candidate(START, NAMES, "v5", AddedVariant(model=tag, evaluation="ev-42"), NOW, [20, 100])
+    body = payload(
+        shadowing, 7, {"step": 1, "requests": 12, "min_requests": 40, "seconds": 1.2, "min_seconds": 3}
+    )
+    body["variants"] = {**TAGS, "v5": tag}
+    body["traffic"] = traffic_shares(shadowing.policy, shadowing.variant_names(NAMES))
+    lines = show_state(body).splitlines()
+    assert lines[0] == "version 7, strategy shadow"
+    assert lines[1].split() == ["VARIANT", "MODEL", "ROLE", "TRAFFIC", "EVALUATION"]
+    assert lines[4].split() == ["v5", tag, "candidate", "0.0%", "ev-42"]
+    assert lines[2].split()[-1] == "-"  # a configured variant: no evaluation
+    assert lines[5] == (
+        "rollout: running, shadow stage before step 1/2 (0% of traffic): 12/40 shadow-scored requests, 1/3 s"
+    )
+    rolled_back = rollback(shadowing, NAMES, "guard error_rate fired at the shadow stage (evaluation ev-42)")
+    body["state"] = rolled_back.to_json()
+    assert "last rollout: rolled back at shadow stage before step 1/2" in show_state(body)
+
+
+def test_deploy_candidate_takes_a_tag_a_reason_and_its_options() -> None:
+    parser = build_parser()
+    plain = parser.parse_args(["deploy", "candidate", "churn:v5", "--reason", "retrained"])
+    assert (plain.model, plain.reason, plain.name, plain.evaluation, plain.rollout) == (
+        "churn:v5",
+        "retrained",
+        None,
+        None,
+        True,
+    )
+    full = parser.parse_args(
+        [
+            "deploy",
+            "candidate",
+            "churn:v5",
+            "--reason",
+            "r",
+            "--name",
+            "v5",
+            "--evaluation",
+            "ev",
+            "--no-rollout",
+        ]
+    )
+    assert (full.name, full.evaluation, full.rollout) == ("v5", "ev", False)
+
+
+def test_rollout_outcome_says_when_the_candidates_rollout_has_ended() -> None:
+    from tabserve.deployment.admin_client import rollout_outcome
+    from tabserve.deployment.candidates import add_candidate
+    from tabserve.deployment.policy import AddedVariant, promote
+
+    running = add_candidate(START, NAMES, "v5", AddedVariant(model="c:v5"), NOW, [100])
+    assert rollout_outcome(payload(running, 2)) is None
+    assert rollout_outcome(payload(promote(running, NAMES), 3), "v5") == "promoted"
+    assert rollout_outcome(payload(rollback(running, NAMES, "guard"), 3), "v5") == "rolled_back"
+    assert rollout_outcome(payload(rollback(running, NAMES, "guard"), 3), "v6") is None  # not its rollout
+    assert rollout_outcome(payload(START, 1)) is None  # no rollout at all

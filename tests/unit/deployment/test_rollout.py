@@ -119,3 +119,48 @@ def test_the_quality_test_asks_whether_the_drop_exceeds_the_margin() -> None:
     champion_errors = np.abs(rng.normal(0, 1, 2000))
     assert worse_beyond_margin_p(champion_errors, np.abs(rng.normal(0, 1, 300)), False, 0.05) > 0.1
     assert worse_beyond_margin_p(champion_errors, np.abs(rng.normal(0, 2, 300)), False, 0.05) < 1e-6
+
+
+# --- the shadow stage before the canary steps --------------------------------------------------
+
+SHADOWING = start_rollout(
+    DeploymentState(policy=Policy(active="a", champion="a", candidate="b")),
+    ["a", "b"],
+    [10, 100],
+    NOW,
+    shadow_first=True,
+)
+
+
+def test_the_shadow_stage_waits_for_shadow_scored_requests_and_min_seconds() -> None:
+    decision, _, reason = judge(SHADOWING, evidence(requests=99), SETTINGS, NOW + timedelta(hours=1))
+    assert decision == WAIT and reason == "99/100 shadow-scored requests"
+    assert judge(SHADOWING, evidence(), SETTINGS, NOW + timedelta(seconds=59))[0] == WAIT
+    decision, guards, reason = judge(SHADOWING, evidence(), SETTINGS, NOW + timedelta(seconds=60))
+    assert decision == ADVANCE and reason == "the shadow stage passed every guard"
+    # What a copy can show: no quality (labels come for the answer), no outcomes.
+    assert set(guards) == {"error_rate", "p99_latency", "prediction_drift"}
+
+
+@pytest.mark.parametrize(
+    ("case", "fired"),
+    [
+        (evidence(errors=10), "error_rate"),
+        (evidence(latency_ms=300), "p99_latency"),
+        (evidence(candidate=outcomes(500, 0.95, seed=1)), "prediction_drift"),
+    ],
+)
+def test_the_shadow_stage_rolls_back_on_errors_latency_or_prediction_drift(
+    case: Evidence, fired: str
+) -> None:
+    decision, guards, reason = judge(SHADOWING, case, SETTINGS, NOW + timedelta(seconds=60))
+    assert decision == ROLL_BACK and not guards[fired].ok
+    assert reason.startswith(f"guard {fired} fired at the shadow stage")
+
+
+def test_a_shadow_stage_does_not_judge_quality_on_copies_without_labels() -> None:
+    # A candidate that is wrong on the labels still passes the shadow stage: its copies carry
+    # no labels, so the quality guard judges at the canary steps.
+    bad = evidence(candidate=outcomes(500, 0.4, 0.6, seed=1))
+    assert judge(SHADOWING, bad, SETTINGS, NOW + timedelta(seconds=60))[0] == ADVANCE
+    assert judge(RUNNING, bad, SETTINGS, NOW + timedelta(seconds=60))[0] == ROLL_BACK
