@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from tabserve.deployment.admin_client import AdminClient
+from tabserve.deployment.admin_client import AdminClient, rollout_outcome
 from tabserve.errors import TabserveError
 
 POLL_S = 2.0
-ENDED = ("promoted", "rolled_back")
 
 
 class RolloutTimeout(TabserveError):
@@ -29,18 +28,6 @@ class RolloutTimeout(TabserveError):
 class RolloutOutcome:
     outcome: str  # promoted | rolled_back
     reason: str
-
-
-def rollout_of(state: dict[str, Any], variant: str) -> RolloutOutcome | None:
-    """Pure: how the rollout of `variant` ended, from the admin API's state (None: not yet)."""
-    current = state.get("state", {})
-    rollout = current.get("rollout") or {}
-    policy = current.get("policy", {})
-    if rollout.get("state") not in ENDED:
-        return None
-    if variant not in (policy.get("candidate"), policy.get("champion"), policy.get("active")):
-        return None
-    return RolloutOutcome(str(rollout["state"]), str(rollout.get("reason", "")))
 
 
 class Handoff:
@@ -57,9 +44,9 @@ class Handoff:
         last_step: Any = None
         while time.monotonic() < deadline:
             state = self.client.state()
-            ended = rollout_of(state, variant)
+            ended = rollout_outcome(state, variant)
             if ended is not None:
-                return ended
+                return RolloutOutcome(ended, str(state["state"]["rollout"].get("reason", "")))
             step = (state.get("state", {}).get("rollout") or {}).get("step")
             if step != last_step:
                 last_step = step
