@@ -110,7 +110,7 @@ def secondary_verdict(comparison: MetricComparison, margin: float) -> str:
 def _primary_reason(comparison: MetricComparison, verdict: str, rule: DecisionRule) -> str:
     test = f"{comparison.test} {describe_p(comparison.p_value or 0.0)}"
     if verdict == BETTER:
-        return f"the challenger is better on {label(comparison)}: {test} < alpha {rule.alpha:g}"
+        return f"the challenger is better on {label(comparison)}: {test}, below alpha {rule.alpha:g}"
     if verdict == TOO_SMALL:
         return (
             f"the challenger is better on {label(comparison)} ({test}) but by {comparison.improvement:.4g},"
@@ -163,12 +163,18 @@ def decide(comparisons: Sequence[MetricComparison], rule: DecisionRule) -> Verdi
     )
 
 
-def _number(value: float | None, signed: bool = False) -> str:
+def decimals(comparison: MetricComparison) -> int:
+    """Decimals that show the metric's values to four significant digits, for its whole row."""
+    scale = max(abs(comparison.champion), abs(comparison.challenger))
+    if not math.isfinite(scale) or scale == 0:
+        return 4
+    return min(6, max(0, 3 - math.floor(math.log10(scale))))
+
+
+def _number(value: float | None, digits: int, signed: bool = False) -> str:
     if value is None or not math.isfinite(value):
         return "-"
-    if abs(value) >= 1e4:
-        return f"{value:+,.0f}" if signed else f"{value:,.0f}"
-    return f"{value:+.4g}" if signed else f"{value:.4g}"
+    return f"{value:+,.{digits}f}" if signed else f"{value:,.{digits}f}"
 
 
 def _aligned(rows: list[tuple[str, ...]], right: frozenset[int]) -> list[str]:
@@ -186,7 +192,7 @@ def _required(comparison: MetricComparison, verdict: Verdict) -> str:
     if comparison.primary:
         minimum = verdict.rule.min_improvement
         return f"p < {verdict.rule.alpha:g}" + (f", gain >= {minimum:g}" if minimum else "")
-    return f"worse by < {_number(verdict.margins[comparison.metric])}"
+    return f"worse by < {_number(verdict.margins[comparison.metric], decimals(comparison))}"
 
 
 def verdict_table(verdict: Verdict, champion_tag: str, challenger_tag: str, rows: int) -> str:
@@ -198,9 +204,15 @@ def verdict_table(verdict: Verdict, champion_tag: str, challenger_tag: str, rows
     table: list[tuple[str, ...]] = [(*header, "test", "required", "verdict")]
     for c in sorted(verdict.comparisons, key=lambda c: not c.primary):
         test = c.test + (f", discordant {c.discordant[0]} vs {c.discordant[1]}" if c.discordant else "")
-        interval = f"[{_number(c.low, True)}, {_number(c.high, True)}]"
+        digits = decimals(c)
+        interval = f"[{_number(c.low, digits, True)}, {_number(c.high, digits, True)}]"
         p_value = "-" if c.p_value is None else describe_p(c.p_value)
-        numbers = (_number(c.champion), _number(c.challenger), _number(c.difference, True), interval, p_value)
+        values = (
+            _number(c.champion, digits),
+            _number(c.challenger, digits),
+            _number(c.difference, digits, True),
+        )
+        numbers = (*values, interval, p_value)
         table.append((label(c), *numbers, test, _required(c, verdict), verdict.metric_verdicts[c.metric]))
     return "\n".join(
         [

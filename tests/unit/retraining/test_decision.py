@@ -49,7 +49,7 @@ def test_accepts_when_the_primary_is_better_and_the_others_within_their_margins(
     verdict = decide([GOOD_ACCURACY, log_loss(0.005, -0.004, 0.015), auc(0.002, 0.018)], DecisionRule())
     assert verdict.accepted and verdict.word == ACCEPT
     assert verdict.metric_verdicts == {"accuracy": BETTER, "log_loss": NON_INFERIOR, "roc_auc": BETTER}
-    assert "McNemar exact (one-sided) p = 0.0011 < alpha 0.05" in verdict.reason
+    assert "McNemar exact (one-sided) p = 0.0011, below alpha 0.05" in verdict.reason
 
 
 def test_no_evidence_on_the_primary_rejects_and_names_the_test() -> None:
@@ -137,16 +137,9 @@ def test_the_table_says_the_verdict_first_and_cuts_no_text() -> None:
     ]  # fmt: skip
     assert [row.split()[0] for row in rows] == ["accuracy", "log", "ROC"]
     accuracy_row = rows[0]
-    for cell in (
-        "0.8",
-        "0.82",
-        "+0.02",
-        "[+0.008, +0.032]",
-        "p = 0.0011",
-        "McNemar exact (one-sided), discordant 30 vs 10",
-    ):
-        assert cell in accuracy_row
-    assert rows[1].endswith("worse by < 0.02  non-inferior")
+    cells = ("0.8000", "0.8200", "+0.0200", "[+0.0080, +0.0320]", "p = 0.0011")
+    assert all(cell in accuracy_row for cell in cells)
+    assert rows[1].endswith("worse by < 0.0200  non-inferior")
     # every cell starts under its header: the columns are as wide as their widest cell
     assert accuracy_row[header.index("p-value") :].startswith("p = 0.0011")
     assert accuracy_row[header.index("test") :].startswith("McNemar exact (one-sided), discordant 30 vs 10  ")
