@@ -3,11 +3,11 @@
 ACCEPT needs every condition: (a) the primary metric (accuracy, or MAE) is better at level alpha,
 one-sided, and by at least the minimum improvement; (b) every secondary metric is non-inferior:
 the worse end of its interval, at confidence at least 1 - alpha, is within its margin. Each
-condition is a level-alpha test of its own null hypothesis ("not
-better", "worse by more than the margin"); a rule that accepts only when all of them reject is
-an intersection-union test (Berger 1982), so whichever null holds, the rule accepts with
-probability at most alpha: its false-accept rate is at most alpha without any multiplicity
-correction. The minimum improvement only makes accepting harder.
+condition is a level-alpha test of its own null hypothesis ("not better", "worse by more than
+the margin"); a rule that accepts only when all of them reject is an intersection-union test
+(Berger 1982), so whichever null holds, the rule accepts with probability at most alpha: its
+false-accept rate is at most alpha without any multiplicity correction. The minimum
+improvement only makes accepting harder.
 
 Why 1 - alpha and not 1 - 2 * alpha (the exact one-sided level-alpha bound): the percentile
 bootstrap's error in one tail is of order 1/sqrt(n), and with a skewed per-row loss (an

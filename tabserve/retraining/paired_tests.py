@@ -79,6 +79,7 @@ class _Replicates:
         test: str | None = None,
         discordant: tuple[int, int] | None = None,
     ) -> MetricComparison:
+        """A secondary metric has an interval only; the primary one also has its test."""
         method = bootstrap_name(self.resamples)
         return MetricComparison(
             metric,
@@ -100,6 +101,8 @@ def _bootstrap(
     rows: int, resamples: int, seed: int, per_row: np.ndarray, ranked: list[RankedScores]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per replicate: the means of `per_row`'s columns and each ranked model's ROC AUC."""
+    if resamples < 1:
+        raise ValueError(f"the bootstrap needs at least one resample, got {resamples}")
     means, aucs = [], []
     for counts in resampled_counts(rows, resamples, seed):
         means.append(counts @ per_row / rows)
@@ -120,7 +123,9 @@ def _class_positions(y_true: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return positions
 
 
-def _check_shapes(n: int, k: int | None, *arrays: np.ndarray) -> None:
+def _check_shapes(n: int, k: int | None, confidence: float, *arrays: np.ndarray) -> None:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     if n < 2:
         raise ValueError(f"a paired comparison needs at least 2 held-out rows, got {n}")
     for array in arrays:
@@ -164,7 +169,7 @@ def compare_classifiers(
     champion_proba = np.asarray(champion_proba, dtype=np.float64)
     challenger_proba = np.asarray(challenger_proba, dtype=np.float64)
     n = len(y_true)
-    _check_shapes(n, len(classes), champion_proba, challenger_proba)
+    _check_shapes(n, len(classes), confidence, champion_proba, challenger_proba)
     truth = _class_positions(y_true, classes)
     rows = np.arange(n)
     right = [proba.argmax(axis=1) == truth for proba in (champion_proba, challenger_proba)]
@@ -220,7 +225,7 @@ def compare_regressors(
     truth = np.asarray(y_true, dtype=np.float64)
     predictions = [np.asarray(p, dtype=np.float64) for p in (champion_pred, challenger_pred)]
     n = len(truth)
-    _check_shapes(n, None, truth, *predictions)
+    _check_shapes(n, None, confidence, truth, *predictions)
     errors = [pred - truth for pred in predictions]
     absolute = [np.abs(error) for error in errors]
     squared = [error**2 for error in errors]

@@ -158,3 +158,7 @@ def test_bad_inputs_are_refused_with_the_reason() -> None:
         compare_regressors(np.zeros(3), np.array([1.0, np.nan, 2.0]), np.zeros(3))
     with pytest.raises(ValueError, match="at least 2"):
         compare_regressors(np.zeros(1), np.zeros(1), np.zeros(1))
+    with pytest.raises(ValueError, match="at least one resample"):
+        compare_regressors(np.zeros(3), np.ones(3), np.ones(3), resamples=0)
+    with pytest.raises(ValueError, match="confidence"):
+        compare_regressors(np.zeros(3), np.ones(3), np.ones(3), confidence=95)
