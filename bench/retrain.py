@@ -28,7 +28,9 @@ GNU_TIME = "/usr/bin/time"  # `make bench-tools` installs it
 sys.path.insert(0, str(REPO))
 
 
-def run(argv: list[str], env: dict[str, str], peak_file: Path) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+def run(
+    argv: list[str], env: dict[str, str], peak_file: Path
+) -> tuple[float, float, subprocess.CompletedProcess[str]]:
     """A command in a process of its own: wall seconds, its own peak RSS (MB, GNU time), its output."""
     started = time.perf_counter()
     done = subprocess.run(
@@ -85,7 +87,12 @@ def main() -> None:
     )
     evaluation = show.stdout.splitlines()[1].split()[2]
     shown = subprocess.run(
-        [*tabserve, "retrain", "--show", evaluation], cwd=REPO, env=env, capture_output=True, text=True, check=True
+        [*tabserve, "retrain", "--show", evaluation],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     record = json.loads(shown.stdout)
     print(loop.stdout)

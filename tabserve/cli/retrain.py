@@ -36,8 +36,12 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--last", type=int, help="window: the last N labelled rows (default retrain.window_last)")
-    parser.add_argument("--since", type=utc_time, help="window start, ISO time (UTC unless an offset is given)")
+    parser.add_argument(
+        "--last", type=int, help="window: the last N labelled rows (default retrain.window_last)"
+    )
+    parser.add_argument(
+        "--since", type=utc_time, help="window start, ISO time (UTC unless an offset is given)"
+    )
     parser.add_argument("--until", type=utc_time, help="window end, ISO time")
     parser.add_argument("--wait", action="store_true", help="wait for the rollout: exit 0 only on promotion")
     parser.add_argument("--url", help="service URL (default: $TABSERVE_URL or http://127.0.0.1:3000)")
@@ -91,7 +95,12 @@ def retrain(
         request = Request(window, trigger, actor or default_actor(), wait)
         handoff = Handoff(AdminClient(url, actor=actor))
         outcome = run_loop(
-            engine, settings, champion, request, handoff, lambda line: print(line, file=sys.stderr, flush=True)
+            engine,
+            settings,
+            champion,
+            request,
+            handoff,
+            lambda line: print(line, file=sys.stderr, flush=True),
         )
     finally:
         engine.dispose()
@@ -121,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     ranged = args.since is not None or args.until is not None
     window = Window(
-        last=None if ranged else (args.last or settings.retrain.window_last), since=args.since, until=args.until
+        last=None if ranged else (args.last or settings.retrain.window_last),
+        since=args.since,
+        until=args.until,
     )
     return retrain(settings, window, args.trigger, url=args.url, actor=args.actor, wait=args.wait)

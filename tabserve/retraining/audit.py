@@ -24,7 +24,7 @@ RUNNING, ACCEPTED, REJECTED, FAILED = "running", "accepted", "rejected", "failed
 PROMOTED, ROLLED_BACK = "promoted", "rolled_back"
 
 
-class LoopRefused(TabserveError):
+class LoopRefusedError(TabserveError):
     """A loop may not start now (one in flight, the cooldown, no new labels): the message says why."""
 
 
@@ -93,8 +93,8 @@ def refusal(last: Run | None, now: datetime, cooldown: timedelta, stale: timedel
         return None
     if last.in_flight and now - last.started_at < stale:
         return (
-            f"a retraining loop is in flight: {last.evaluation_id}, started {last.started_at:%Y-%m-%d %H:%M:%S} "
-            f"UTC by {last.actor} ({last.trigger}); wait for it to end"
+            f"a retraining loop is in flight: {last.evaluation_id}, started "
+            f"{last.started_at:%Y-%m-%d %H:%M:%S} UTC by {last.actor} ({last.trigger}); wait for it to end"
         )
     if now - last.started_at < cooldown:
         ready = last.started_at + cooldown
@@ -117,7 +117,7 @@ def abandon(engine: Engine, run: Run, now: datetime) -> None:
 
 
 def claim(engine: Engine, run: Run) -> None:
-    """Insert the loop's record holding the in-flight slot; LoopRefused if another loop holds it."""
+    """Insert the loop's record holding the in-flight slot; LoopRefusedError if another loop holds it."""
     try:
         with engine.begin() as connection:
             connection.execute(
@@ -134,7 +134,9 @@ def claim(engine: Engine, run: Run) -> None:
                 )
             )
     except IntegrityError:
-        raise LoopRefused("a retraining loop is in flight (it started a moment ago): wait for it to end") from None
+        raise LoopRefusedError(
+            "a retraining loop is in flight (it started a moment ago): wait for it to end"
+        ) from None
 
 
 def update_run(engine: Engine, evaluation_id: str, **values: Any) -> None:

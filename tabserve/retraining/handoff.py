@@ -20,7 +20,7 @@ from tabserve.errors import TabserveError
 POLL_S = 2.0
 
 
-class RolloutTimeout(TabserveError):
+class RolloutTimeoutError(TabserveError):
     """--wait gave up before the rollout ended (it goes on in the service)."""
 
 
@@ -52,7 +52,7 @@ class Handoff:
                 last_step = step
                 report(f"rollout of {variant}: step {step} ({state.get('traffic')})")
             time.sleep(POLL_S)
-        raise RolloutTimeout(
+        raise RolloutTimeoutError(
             f"the rollout of {variant} had not ended after {timeout}; it goes on in the service: "
             "`tabserve deploy status` follows it"
         )

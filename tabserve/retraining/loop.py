@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
@@ -36,7 +37,7 @@ from tabserve.retraining.paired_tests import compare_classifiers, compare_regres
 from tabserve.retraining.training_data import (
     LABEL_COLUMN,
     TS_COLUMN,
-    NotEnoughLabels,
+    NotEnoughLabelsError,
     Window,
     as_targets,
     labels_since,
@@ -81,11 +82,14 @@ class Phases:
         started = time.perf_counter()
         yield
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        self.timings[name] = {"seconds": round(time.perf_counter() - started, 3), "peak_rss_mb": round(peak_mb, 1)}
+        self.timings[name] = {
+            "seconds": round(time.perf_counter() - started, 3),
+            "peak_rss_mb": round(peak_mb, 1),
+        }
 
 
 def _gate(engine: Engine, settings: Settings, champion: StoredModel, now: datetime) -> None:
-    """Raise LoopRefused when no loop may start now."""
+    """Raise LoopRefusedError when no loop may start now."""
     retrain = settings.retrain
     runs = audit.recent_runs(engine, limit=1)
     last = runs[0] if runs else None
@@ -94,18 +98,18 @@ def _gate(engine: Engine, settings: Settings, champion: StoredModel, now: dateti
         audit.abandon(engine, last, now)
     reason = audit.refusal(last, now, timedelta(minutes=retrain.cooldown_minutes), stale)
     if reason is not None:
-        raise audit.LoopRefused(reason)
+        raise audit.LoopRefusedError(reason)
     stored = read_state(engine)
     rollout = (stored[1].get("rollout") or {}) if stored is not None else {}
     if rollout.get("state") == "running":
-        raise audit.LoopRefused(
+        raise audit.LoopRefusedError(
             f"a rollout is running (candidate {stored[1]['policy'].get('candidate') if stored else '?'}): "
             "wait until it is promoted or rolled back (`tabserve deploy status`)"
         )
     watermark = next((run.label_watermark for run in runs if run.label_watermark is not None), None)
     name = champion.tag.split(":")[0]
     if watermark is not None and labels_since(engine, name, watermark) == 0:
-        raise audit.LoopRefused(
+        raise audit.LoopRefusedError(
             f"no new labels since the last loop ({last.evaluation_id if last else '?'}, newest label "
             f"{watermark:%Y-%m-%d %H:%M:%S} UTC): nothing new to learn from; send /feedback first"
         )
@@ -127,7 +131,7 @@ def gather(engine: Engine, settings: Settings, champion: StoredModel, window: Wi
     logged = logged[logged[LABEL_COLUMN].notna()].reset_index(drop=True)
     needed = max(retrain.min_labels, retrain.min_holdout_rows + 20)
     if len(logged) < needed:
-        raise NotEnoughLabels(
+        raise NotEnoughLabelsError(
             f"{len(logged):,} labelled rows of {name} in {window.describe()}; at least {needed:,} are needed "
             f"(retrain.min_labels): send more /feedback or widen the window"
         )
@@ -167,39 +171,52 @@ def _xy(frame: pd.DataFrame, champion: StoredModel) -> tuple[pd.DataFrame, pd.Se
 
 
 def compare(
-    champion: Predictor, challenger: Predictor, x: pd.DataFrame, y: pd.Series, rule: DecisionRule
+    champion: Predictor,
+    challenger: Predictor,
+    x: pd.DataFrame,
+    y: pd.Series,
+    rule: DecisionRule,
+    resamples: int,
 ) -> Verdict:
     """Both models on the same held-out rows, then the rule."""
     first, second = champion.predict_frame(x, prepared=True), challenger.predict_frame(x, prepared=True)
+    confidence = rule.interval_confidence
     if champion.is_classifier:
         columns = champion.output_columns[1:]
         comparisons = compare_classifiers(
             y.to_numpy(),
             first[columns].to_numpy(dtype=float),
             second[columns].to_numpy(dtype=float),
-            list(champion.classes or ()),
-            resamples=rule.resamples,
+            np.asarray(champion.classes),
+            resamples=resamples,
             seed=SEED,
+            confidence=confidence,
         )
     else:
         comparisons = compare_regressors(
             y.to_numpy(dtype=float),
             first[PREDICTION_COLUMN].to_numpy(dtype=float),
             second[PREDICTION_COLUMN].to_numpy(dtype=float),
-            resamples=rule.resamples,
+            resamples=resamples,
             seed=SEED,
+            confidence=confidence,
         )
     return decide(comparisons, rule)
 
 
 def rule_of(settings: Settings) -> DecisionRule:
+    """The configured rule; a margin configured for a metric replaces its default (absolute)."""
     decision = settings.retrain.decision
     defaults = DecisionRule()
     return DecisionRule(
         alpha=decision.alpha,
         min_improvement=decision.min_improvement,
         margins={**defaults.margins, **decision.margins},
-        resamples=decision.resamples,
+        relative_margins={
+            metric: share
+            for metric, share in defaults.relative_margins.items()
+            if metric not in decision.margins
+        },
     )
 
 
@@ -211,7 +228,7 @@ def run_loop(
     handoff: Handoff,
     report: Callable[[str], None] = logger.info,
 ) -> Outcome:
-    """One loop; LoopRefused / NotEnoughLabels (exit 2) before anything is recorded."""
+    """One loop; LoopRefusedError / NotEnoughLabelsError (exit 2) before anything is recorded."""
     now = datetime.now(UTC)
     phases = Phases(report)
     with phases.phase("gate", f"retraining {champion.tag}: checking the last loop and new labels"):
@@ -266,7 +283,14 @@ def _evaluate_and_hand_off(
     ):
         fitted = fit_challenger(champion, x_train, y_train)
     with phases.phase("evaluate", f"comparing champion and challenger on {len(x_hold):,} held-out rows"):
-        verdict = compare(champion.load_predictor(), fitted.predictor, x_hold, y_hold, rule_of(settings))
+        verdict = compare(
+            champion.load_predictor(),
+            fitted.predictor,
+            x_hold,
+            y_hold,
+            rule_of(settings),
+            settings.retrain.decision.resamples,
+        )
     record["evaluation"] = verdict_json(verdict)
     lineage = {
         "parent": champion.tag,

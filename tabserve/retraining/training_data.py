@@ -33,7 +33,7 @@ TS_COLUMN, LABEL_COLUMN = "_ts", "_label"
 FETCH_ROWS = 10_000  # rows per round trip: the features' JSON is most of what is read
 
 
-class NotEnoughLabels(TabserveError):
+class NotEnoughLabelsError(TabserveError):
     """Too few labelled rows in the window to train and evaluate a challenger."""
 
 
@@ -74,7 +74,9 @@ def read_labelled(engine: Engine, model_name: str, window: Window) -> pd.DataFra
         conditions.append(predictions.c.ts >= window.since)
     if window.until is not None:
         conditions.append(predictions.c.ts < window.until)
-    ids = select(predictions.c.id).where(*conditions).order_by(predictions.c.ts.desc(), predictions.c.id.desc())
+    ids = (
+        select(predictions.c.id).where(*conditions).order_by(predictions.c.ts.desc(), predictions.c.id.desc())
+    )
     if window.last is not None:
         ids = ids.limit(window.last)
     columns = (predictions.c.ts, predictions.c.features, predictions.c.label)
@@ -145,7 +147,9 @@ def original_rows(champion: StoredModel, data: DataSettings) -> tuple[pd.DataFra
     """
     source = str(champion.metadata.get("training_data", {}).get("source", ""))
     target = str(champion.metadata.get("target", data.target))
-    settings = data.model_copy(update={"source": source, "target": target, "missing_markers": list(champion.markers)})
+    settings = data.model_copy(
+        update={"source": source, "target": target, "missing_markers": list(champion.markers)}
+    )
     try:
         features, labels = split_features(clean_frame(load_dataset(source), settings), settings)
         frame = coerce_frame(features, champion.schema)

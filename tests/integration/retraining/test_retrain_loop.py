@@ -74,7 +74,10 @@ def loop_service(
 
 
 def records_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return list(frame.drop(columns="label").to_dict("records"))
+    return [
+        {str(key): value for key, value in row.items()}
+        for row in frame.drop(columns="label").to_dict("records")
+    ]
 
 
 def score_and_label(url: str, frame: pd.DataFrame) -> None:
@@ -126,7 +129,7 @@ def test_a_concept_drift_is_retrained_promoted_and_a_mere_shift_is_not(
         traffic.join(timeout=30)
     assert first.returncode == 0, first.stdout + first.stderr
     assert first.stdout.startswith("ACCEPT"), first.stdout
-    assert "McNemar" in first.stdout and "log_loss" in first.stdout and "roc_auc" in first.stdout
+    assert "McNemar" in first.stdout and "log loss" in first.stdout and "ROC AUC" in first.stdout
     assert "rollout: promoted" in first.stdout
 
     promoted = state(url)["state"]["policy"]

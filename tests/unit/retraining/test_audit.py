@@ -62,7 +62,7 @@ def test_a_stale_loop_no_longer_blocks() -> None:
 def test_only_one_loop_holds_the_slot(database: Engine) -> None:
     first = run_at(NOW)
     audit.claim(database, first)
-    with pytest.raises(audit.LoopRefused, match="in flight"):
+    with pytest.raises(audit.LoopRefusedError, match="in flight"):
         audit.claim(database, replace(first, evaluation_id="ev-2"))
     audit.finish(database, "ev-1", audit.REJECTED, {"decision": "rejected"})
     audit.claim(database, replace(first, evaluation_id="ev-3"))  # free again
