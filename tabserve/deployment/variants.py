@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import threading
 import time
 from collections.abc import ItemsView, Iterator, Mapping, Sequence
 from typing import Any
@@ -81,6 +82,7 @@ class Variants:
     ) -> None:
         check_compatible(models)
         self.settings, self.prediction_logger = settings, prediction_logger
+        self._changing = threading.Lock()
         self.scorers = {
             name: Scorer(stored, settings.serving, prediction_logger, metrics, variant=name)
             for name, stored in models.items()
@@ -104,12 +106,14 @@ class Variants:
         reference = next(iter(self.scorers.values())).stored
         check_compatible({"served": reference, name: stored})
         scorer = Scorer(stored, self.settings.serving, self.prediction_logger, self.metrics, variant=name)
-        self.scorers = {**self.scorers, name: scorer}
+        with self._changing:  # the admin handler and the sync thread may both add or drop
+            self.scorers = {**self.scorers, name: scorer}
 
     def drop(self, names: set[str]) -> None:
         """Unload variants no longer named: their batchers hold no queue (they get no traffic)."""
-        if names & set(self.scorers):
-            self.scorers = {name: scorer for name, scorer in self.scorers.items() if name not in names}
+        with self._changing:
+            if names & set(self.scorers):
+                self.scorers = {name: scorer for name, scorer in self.scorers.items() if name not in names}
 
     def _observe(self, scorer: Scorer, seconds: float, count: int, error: bool) -> None:
         self.stats.record(scorer.variant, scorer.tag, seconds, count, error)
