@@ -30,9 +30,12 @@ TRAINING_ROWS = 6000
 CENSUS_MODEL = "unit_census"
 
 
-def census_like(rows: int, seed: int) -> pd.DataFrame:
+def census_like(rows: int, seed: int, x0_mean: float = 0.0) -> pd.DataFrame:
+    """`x0_mean` moves the population (a covariate shift: older people); the relation stays."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"x0": rng.normal(0, 1, rows), "city": rng.choice(["paris", "lyon", "nice"], rows)})
+    frame = pd.DataFrame(
+        {"x0": rng.normal(x0_mean, 1, rows), "city": rng.choice(["paris", "lyon", "nice"], rows)}
+    )
     for name in NOISE_NUMERIC:
         frame[name] = rng.normal(10, 3, rows)
     for name in NOISE_CATEGORICAL:
@@ -90,9 +93,9 @@ def settings_in(folder: Path, **changes: Any) -> MonitoringSettings:
     )
 
 
-def census_drifted(rows: int, seed: int) -> pd.DataFrame:
+def census_drifted(rows: int, seed: int, x0_mean: float = 0.0) -> pd.DataFrame:
     """The same features after a concept drift: living in paris now lowers the odds of "yes"."""
-    frame = census_like(rows, seed).drop(columns="label")
+    frame = census_like(rows, seed, x0_mean).drop(columns="label")
     rng = np.random.default_rng(seed + 1)
     signal = 2 * frame["x0"] - 2.0 * (frame["city"] == "paris") + rng.normal(0, 0.5, rows)
     return frame.assign(label=np.where(signal > -0.5, "yes", "no"))

@@ -93,7 +93,7 @@ def retrain_on_alarm(settings: Settings, trigger: str, url: str | None) -> None:
     try:
         code = retrain(settings, Window(last=settings.retrain.window_last), trigger, url=url)
     except TabserveError as error:
-        print(f"retraining not run: {error}", flush=True)
+        print(f"retraining stopped: {error}", flush=True)
         return
     print(f"retraining: exit code {code} ({'accepted' if code == 0 else 'rejected'})", flush=True)
 

@@ -22,6 +22,15 @@ from tabserve.training.trainer import evaluate_fitted, fingerprint, library_vers
 STAGE_LABEL = "stage"
 
 
+def without_none(value: Any) -> Any:
+    """Pure: a JSON-like value with its None entries left out (BentoML metadata refuses None)."""
+    if isinstance(value, dict):
+        return {key: without_none(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_none(item) for item in value if item is not None]
+    return value
+
+
 @dataclass(frozen=True)
 class Fitted:
     pipeline: Any
@@ -56,7 +65,7 @@ def save_challenger(
         "training_data": {**fingerprint(training_rows), "source": "prediction log"},
         "estimator": champion.metadata.get("estimator"),
         "libraries": library_versions(),
-        "lineage": lineage,
+        "lineage": without_none(lineage),
     }
     name = champion.tag.split(":")[0]
     labels = {STAGE_LABEL: "challenger" if accepted else "rejected", ORIGIN_LABEL: RETRAINED}

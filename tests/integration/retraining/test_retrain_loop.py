@@ -89,7 +89,7 @@ def score_and_label(url: str, frame: pd.DataFrame) -> None:
             assert answer.status_code == 200, answer.text
             feedback = [
                 {"request_id": result["request_id"], "label": label}
-                for result, label in zip(answer.json()["results"], part["label"], strict=True)
+                for result, label in zip(answer.json()["predictions"], part["label"], strict=True)
             ]
             stored = client.post("/feedback_batch", json={"items": feedback})
             assert stored.status_code == 200, stored.text
@@ -112,7 +112,7 @@ def state(url: str) -> dict[str, Any]:
 
 
 def test_a_concept_drift_is_retrained_promoted_and_a_mere_shift_is_not(
-    loop_service: tuple[str, dict[str, str]], census_model: StoredModel
+    loop_service: tuple[str, dict[str, str]], census_model: StoredModel, logs: Path
 ) -> None:
     url, env = loop_service
     score_and_label(url, census_drifted(1000, seed=31))
@@ -147,7 +147,7 @@ def test_a_concept_drift_is_retrained_promoted_and_a_mere_shift_is_not(
     assert answered["model"] == challenger.tag
 
     # The world moves (older people) but the relation the new champion learnt holds.
-    shifted = census_drifted(1000, seed=41).assign(x0=lambda frame: frame["x0"] + 1.0)
+    shifted = census_drifted(1000, seed=41, x0_mean=1.0)
     score_and_label(url, shifted)
     served = state(url)["variants"]
     second = run_tabserve("retrain", env=env, timeout=LOOP_TIMEOUT_S)
@@ -161,6 +161,8 @@ def test_a_concept_drift_is_retrained_promoted_and_a_mere_shift_is_not(
     assert len(third.stderr.strip().splitlines()) <= 2
 
     history = run_tabserve("retrain", "--history", env=env)
+    outputs = (first, second, third, history)
+    (logs / "retrain-loop.txt").write_text("\n\n".join(done.stdout + done.stderr for done in outputs))
     rows = history.stdout.splitlines()[1:]
     assert [row.split()[3] for row in rows[:2]] == ["rejected", "accepted"], history.stdout
     assert "promoted" in rows[1]
