@@ -146,6 +146,8 @@ def _window_filter(model: str, since: datetime | None, until: datetime | None) -
     return conditions
 
 
+PREDICTION, LABEL = "prediction", "label"
+WINDOW_COLUMNS = (PREDICTION, LABEL)  # beside the features in every window
 FETCH_CHUNK = 5_000  # ids per `IN (...)` when reading the sampled rows (SQLite's bound-variable limit)
 
 
@@ -157,10 +159,13 @@ def load_window(
     since: datetime | None = None,
     until: datetime | None = None,
     sample: int,
+    features: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, int]:
     """Rows of one model's window (the last N, or a time range), at most `sample` drawn at random.
 
-    Returns (rows with features expanded into columns, the window's full size).
+    Returns (rows with features expanded into columns, the window's full size). `features`: the
+    model's feature columns, so that an empty window (a new model, a fresh database) still has
+    every column a window has and the job's checks read it like any other.
 
     Two steps, so a large window costs what the sample costs: the window's row ids are counted
     and sampled on the indexes alone (`model`, `ts`, the primary key), then only the sampled
@@ -186,12 +191,10 @@ def load_window(
             )
         ]
     if not rows:
-        return pd.DataFrame(), total
-    features = pd.DataFrame.from_records([row.features for row in rows])
-    meta = pd.DataFrame(
-        {"prediction": [row.prediction for row in rows], "label": [row.label for row in rows]}
-    )
-    return pd.concat([features, meta], axis=1), total
+        return pd.DataFrame(columns=[*features, *WINDOW_COLUMNS]), total
+    logged = pd.DataFrame.from_records([row.features for row in rows])
+    meta = pd.DataFrame({PREDICTION: [row.prediction for row in rows], LABEL: [row.label for row in rows]})
+    return pd.concat([logged, meta], axis=1), total
 
 
 def save_run(engine: Engine, model: str, summary: dict[str, Any]) -> None:

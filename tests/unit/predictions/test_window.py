@@ -51,3 +51,13 @@ def test_labels_come_back_with_their_rows_and_other_models_stay_out(tmp_path: Pa
     assert total == 30 and len(window) == 30
     labelled = window[window["label"].notna()]
     assert labelled["x"].tolist() == [3.0] and labelled["label"].tolist() == ["a"]
+
+
+def test_an_empty_window_has_the_window_columns(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    upgrade_schema(engine)
+    window, total = load_window(engine, "new:1", last=100, sample=100, features=["x", "y"])
+    engine.dispose()
+
+    assert total == 0 and window.empty
+    assert list(window.columns) == ["x", "y", "prediction", "label"]
