@@ -36,6 +36,10 @@ class DataSettings(_Frozen):
         description="'sklearn:breast_cancer' (bundled, no download) or a CSV/Parquet path.",
     )
     target: str = "diagnosis"
+    sep: str | None = Field(
+        default=None,
+        description="A CSV file's delimiter (, ; | or tab); null = detected from its first lines.",
+    )
     id_column: str | None = None
     numeric: list[str] | None = Field(default=None, description="Force these columns numeric.")
     categorical: list[str] | None = Field(default=None, description="Force these categorical.")

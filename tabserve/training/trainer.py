@@ -152,7 +152,7 @@ def _previous(name: str) -> StoredModel | None:
 
 def train(settings: Settings, force: bool = False) -> TrainingResult:
     data, training = settings.data, settings.training
-    cleaned = clean_frame(load_dataset(data.source), data)
+    cleaned = clean_frame(load_dataset(data.source, data.sep), data)
     features, target = split_features(cleaned, data)
     task = detect_task(target, training.task)
     target = _prepare_target(target, task, data.target)
