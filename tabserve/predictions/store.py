@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from tabserve.predictions.tables import LOG_ID_CHARS, label_changes, monitoring_runs, predictions
@@ -83,16 +82,6 @@ def prepare_local_database(settings: MonitoringSettings) -> None:
     """The default SQLite file's folder is ours to create (a configured URL is not)."""
     if settings.database_url is None:
         Path(settings.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
-
-
-def insert_predictions(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows; a row already logged (same `log_id`) is skipped, so replays are idempotent."""
-    if not rows:
-        return
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(predictions).on_conflict_do_nothing(index_elements=["log_id"])
-    with engine.begin() as connection:
-        connection.execute(statement, with_log_ids(rows))
 
 
 def logged_rows(connection: Connection, request_ids: Iterable[str]) -> dict[str, list[Any]]:
