@@ -173,11 +173,15 @@ class TabularModel:
         return predictions(self.deployment.predict_many(rows, [_sticky_key(ctx, row) for row in rows]))
 
     @bentoml.task
-    def score_file(self, file: Path, ctx: bentoml.Context, strict: bool = False) -> dict[str, Any]:
+    def score_file(
+        self, file: Path, ctx: bentoml.Context, strict: bool = False, sep: str | None = None
+    ) -> dict[str, Any]:
         """Score an uploaded CSV/Parquet file into a file with prediction, probability and error columns.
 
         Lenient by default: bad rows are kept, unscored, with the reason in `error`; `strict`
-        fails the task on the first bad row. Poll `/score_file/status` or `/score_file_progress`;
+        fails the task on the first bad row. `sep`: a CSV file's delimiter (, ; | or tab;
+        default: detected from its first lines, with a decimal comma when ';' separates fields).
+        Poll `/score_file/status` or `/score_file_progress`;
         download the scored file from `/score_file_result`.
         """
         task_id = task_id_of(ctx.request.headers, self.progress)
@@ -190,6 +194,7 @@ class TabularModel:
                 SETTINGS.serving.file_chunk_rows,
                 self.progress,
                 task_id,
+                sep,
             )
         except DataError as error:  # the file is wrong: say what, keep the task id for progress
             ctx.response.status_code = HTTPStatus.BAD_REQUEST

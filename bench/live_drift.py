@@ -35,8 +35,9 @@ REFRESHES = 7
 def fill_log(url: str, rows: int) -> None:
     """`rows` logged predictions of the default model, near its reference (not copies)."""
     from tabserve.model_store import get_model
+    from tabserve.predictions.bulk_insert import insert_rows
     from tabserve.predictions.migration import ensure_schema
-    from tabserve.predictions.store import insert_predictions, make_engine
+    from tabserve.predictions.store import make_engine
 
     stored = get_model(f"{MODEL}:latest")
     predictor = stored.load_predictor()
@@ -47,7 +48,7 @@ def fill_log(url: str, rows: int) -> None:
     now = datetime.now(UTC)
     engine = make_engine(url)
     ensure_schema(engine)
-    insert_predictions(
+    insert_rows(
         engine,
         [
             {

@@ -26,8 +26,9 @@ CHUNK = 20_000
 
 def fill_log(database: Path, rows: int) -> str:
     from tabserve.model_store import get_model
+    from tabserve.predictions.bulk_insert import insert_rows
     from tabserve.predictions.migration import upgrade as upgrade_schema
-    from tabserve.predictions.store import insert_predictions, make_engine
+    from tabserve.predictions.store import make_engine
 
     stored = get_model("breast_cancer:latest")
     predictor = stored.load_predictor()
@@ -43,7 +44,7 @@ def fill_log(database: Path, rows: int) -> str:
         frame = frame * rng.normal(1.0, 0.01, frame.shape)  # live data: near the reference, not copies
         scored = predictor.predict_frame(frame)
         features = frame.to_dict("records")
-        insert_predictions(
+        insert_rows(
             engine,
             [
                 {

@@ -9,12 +9,15 @@ every scoring path):
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tabserve.cleaning import clean_cell, clean_series, to_number
+from tabserve.csv_format import check_header, parse_sep, sniff, with_decimal_points
 from tabserve.errors import DataError
 from tabserve.settings import BUILTIN_DATASET_PREFIX, DataSettings
 
@@ -34,7 +37,43 @@ def builtin_breast_cancer() -> pd.DataFrame:
     return frame
 
 
-def read_table(path: Path) -> pd.DataFrame:
+def read_csv(
+    path: Path, *, sep: str | None = None, na_values: Sequence[str] = (), chunk_rows: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """Every path that reads a CSV file reads it here (training, `tabserve score`, `/score_file`).
+
+    The delimiter and decimal mark are detected (`csv_format`) unless `sep` is given; chunks of
+    `chunk_rows` rows (None: the whole file in one), index = 0-based row number in the file,
+    column names stripped of surrounding spaces by the callers' cleaning rules, not here.
+    """
+    found = sniff(path, parse_sep(sep))
+    try:
+        options: dict[str, Any] = {
+            "sep": found.sep,
+            "decimal": found.decimal,
+            "keep_default_na": False,
+            "na_values": list(na_values),
+        }
+        frames: Iterable[pd.DataFrame] = (
+            [pd.read_csv(path, **options)]
+            if chunk_rows is None
+            else pd.read_csv(path, chunksize=chunk_rows, **options)
+        )
+        for frame in frames:
+            check_header(frame.columns, path.name)
+            yield with_decimal_points(frame) if found.decimal == "," else frame
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file is empty: {path}") from None
+    except pd.errors.ParserError as error:
+        raise DataError(f"cannot parse {path}: {error}") from None
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{path.name} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start} "
+            "of a block): send CSV encoded as UTF-8, or Parquet"
+        ) from None
+
+
+def read_table(path: Path, sep: str | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file as strings-as-found (cleaning happens after)."""
     if not path.exists():
         raise DataError(f"data file not found: {path}")
@@ -43,21 +82,19 @@ def read_table(path: Path) -> pd.DataFrame:
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             return pd.read_parquet(path)
-        return pd.read_csv(path, keep_default_na=False, na_values=[], skipinitialspace=False)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"data file is empty: {path}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
+        return next(read_csv(path, sep=sep))
+    except (OSError, ValueError) as error:
         raise DataError(f"cannot read {path}: {error}") from None
 
 
-def load_dataset(source: str) -> pd.DataFrame:
-    """Load the configured dataset: a builtin name or a CSV/Parquet path."""
+def load_dataset(source: str, sep: str | None = None) -> pd.DataFrame:
+    """Load the configured dataset: a builtin name or a CSV/Parquet path (`sep`: CSV's delimiter)."""
     if source.startswith(BUILTIN_DATASET_PREFIX):
         name = source.removeprefix(BUILTIN_DATASET_PREFIX)
         if name != "breast_cancer":
             raise DataError(f"unknown builtin dataset {source!r}; known: sklearn:breast_cancer")
         return builtin_breast_cancer()
-    return read_table(Path(source))
+    return read_table(Path(source), sep)
 
 
 def clean_text(column: pd.Series, markers: frozenset[str]) -> pd.Series:

@@ -36,6 +36,10 @@ class DataSettings(_Frozen):
         description="'sklearn:breast_cancer' (bundled, no download) or a CSV/Parquet path.",
     )
     target: str = "diagnosis"
+    sep: str | None = Field(
+        default=None,
+        description="A CSV file's delimiter (, ; | or tab); null = detected from its first lines.",
+    )
     id_column: str | None = None
     numeric: list[str] | None = Field(default=None, description="Force these columns numeric.")
     categorical: list[str] | None = Field(default=None, description="Force these categorical.")
@@ -470,16 +474,63 @@ def apply_env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> dict[st
     return merged
 
 
-def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
-    """Load and validate the configuration; raise ConfigurationError naming the bad key."""
+# (section, key) of every setting that names a file or folder: relative to the configuration file.
+PATH_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("serving", "task_dir"),
+    ("monitoring", "sqlite_path"),
+    ("monitoring", "spool_dir"),
+    ("monitoring", "reports_dir"),
+    ("monitoring", "workspace"),
+)
+
+
+def _resolved(value: str, base: Path) -> str:
+    path = Path(value).expanduser()
+    return value if path.is_absolute() else str(base / path)
+
+
+def resolve_paths(settings: Settings, base: Path) -> Settings:
+    """Relative paths (defaults included) made relative to `base`, the configuration's folder.
+
+    One rule for every command and the service: `tabserve serve` runs the service from the
+    project folder while the jobs run wherever the user is, and paths taken from the current
+    directory sent the same configuration to two prediction logs. Absolute paths stay as they are.
+    """
+    sections: dict[str, dict[str, str]] = {}
+    for section, key in PATH_SETTINGS:
+        value = getattr(getattr(settings, section), key)
+        sections.setdefault(section, {})[key] = _resolved(value, base)
+    source = settings.data.source
+    if not source.startswith(BUILTIN_DATASET_PREFIX):
+        sections["data"] = {"source": _resolved(source, base)}
+    return settings.model_copy(
+        update={
+            section: getattr(settings, section).model_copy(update=values)
+            for section, values in sections.items()
+        }
+    )
+
+
+def config_file(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Path:
+    """The configuration file a command reads: --config, else $TABSERVE_CONFIG, else the default."""
     environ = dict(os.environ) if environ is None else environ
-    config_path = Path(path or environ.get(CONFIG_PATH_ENV) or DEFAULT_CONFIG_PATH)
+    return Path(path or environ.get(CONFIG_PATH_ENV) or DEFAULT_CONFIG_PATH).absolute()
+
+
+def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Load and validate the configuration; raise ConfigurationError naming the bad key.
+
+    Relative paths in it are relative to the file's folder (`resolve_paths`).
+    """
+    environ = dict(os.environ) if environ is None else environ
+    config_path = config_file(path, environ)
     if not config_path.is_file():
         raise ConfigurationError(f"configuration file not found: {config_path}")
     raw = yaml.safe_load(config_path.read_text()) or {}
     if not isinstance(raw, dict):
         raise ConfigurationError(f"{config_path}: the top level must be a mapping")
     try:
-        return Settings.model_validate(apply_env_overrides(raw, environ))
+        settings = Settings.model_validate(apply_env_overrides(raw, environ))
     except ValidationError as error:
         raise ConfigurationError(_format_error(error, config_path)) from None
+    return resolve_paths(settings, config_path.parent)

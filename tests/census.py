@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from tabserve.model_store import StoredModel, get_model
+from tabserve.predictions.bulk_insert import insert_rows
 from tabserve.predictions.migration import ensure_schema
-from tabserve.predictions.store import insert_predictions, make_engine, set_labels
+from tabserve.predictions.store import make_engine, set_labels
 from tabserve.settings import MonitoringSettings
 from tests.factories import train_cli, write_csv
 
@@ -75,7 +76,7 @@ def log_window(model: StoredModel, url: str, shift: dict[str, float], labels_as:
     ]
     engine = make_engine(url)
     ensure_schema(engine)
-    insert_predictions(engine, rows)
+    insert_rows(engine, rows)
     if labels_as is None:
         engine.dispose()
         return

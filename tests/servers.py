@@ -74,12 +74,12 @@ def wait_for(condition: Any, timeout_s: float, what: str) -> Any:
 
 
 def run_tabserve(
-    *args: str, env: dict[str, str] | None = None, timeout: float | None = None
+    *args: str, env: dict[str, str] | None = None, timeout: float | None = None, cwd: Path = REPO
 ) -> subprocess.CompletedProcess[str]:
     """The `tabserve` command in a process of its own, as a user runs it; its output captured."""
     return subprocess.run(
         [sys.executable, "-m", "tabserve", *args],
-        cwd=REPO,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,

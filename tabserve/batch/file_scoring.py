@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from tabserve.cleaning import clean_series
 from tabserve.cpu_budget import apply_in_this_thread
-from tabserve.datasets import PARQUET_SUFFIXES
+from tabserve.datasets import PARQUET_SUFFIXES, read_csv
 from tabserve.errors import DataError
 from tabserve.predictor import ERROR_COLUMN, Predictor
 from tabserve.schema import NUMERIC, FeatureSchema, cell_cleaner
@@ -53,8 +53,11 @@ def is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
-def read_chunks(path: Path, chunk_rows: int, missing_markers: list[str]) -> Iterator[pd.DataFrame]:
-    """Chunks of at most `chunk_rows` rows, index = 0-based row number in the file."""
+def read_chunks(
+    path: Path, chunk_rows: int, missing_markers: list[str], sep: str | None = None
+) -> Iterator[pd.DataFrame]:
+    """Chunks of at most `chunk_rows` rows, index = 0-based row number in the file (`sep`: CSV's
+    delimiter, None: detected)."""
     if not path.is_file():
         raise DataError(f"input file not found: {path}")
     if is_parquet(path):
@@ -64,19 +67,8 @@ def read_chunks(path: Path, chunk_rows: int, missing_markers: list[str]) -> Iter
             reason = str(error).replace(str(path), path.name)
             raise DataError(f"{path.name} is not a readable Parquet file: {reason}") from None
         return
-    try:
-        reader = pd.read_csv(path, chunksize=chunk_rows, keep_default_na=False, na_values=missing_markers)
-        for frame in reader:
-            yield frame.rename(columns=lambda name: str(name).strip())
-    except pd.errors.EmptyDataError:
-        raise DataError(f"input file is empty: {path}") from None
-    except pd.errors.ParserError as error:
-        raise DataError(f"cannot parse {path}: {error}") from None
-    except UnicodeDecodeError as error:
-        raise DataError(
-            f"{path.name} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start} "
-            "of a block): send CSV encoded as UTF-8, or Parquet"
-        ) from None
+    for frame in read_csv(path, sep=sep, na_values=missing_markers, chunk_rows=chunk_rows):
+        yield frame.rename(columns=lambda name: str(name).strip())
 
 
 def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -185,13 +177,14 @@ def score_file(
     strict: bool = False,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_chunk: Callable[[pd.DataFrame, pd.DataFrame, ScoringReport], None] | None = None,
+    sep: str | None = None,
 ) -> ScoringReport:
     """Score `source` into `target` chunk by chunk; memory is bounded by `chunk_rows`."""
     report = ScoringReport()
     markers = frozenset(missing_markers)
     writer = ChunkWriter(target)
     try:
-        for frame in read_chunks(source, chunk_rows, missing_markers):
+        for frame in read_chunks(source, chunk_rows, missing_markers, sep):
             out, messages = score_chunk(frame, predictor, markers, strict)
             writer.write(out)
             report.rows += len(frame)

@@ -36,7 +36,14 @@ def resolve(source: str, target: str) -> list[tuple[Path, Path]]:
 
 
 def score_local(
-    settings: Settings, tag: str, source: str, target: str, strict: bool, chunk_rows: int, progress: bool
+    settings: Settings,
+    tag: str,
+    source: str,
+    target: str,
+    strict: bool,
+    chunk_rows: int,
+    progress: bool,
+    sep: str | None = None,
 ) -> ScoringReport:
     predictor = get_model(tag).load_predictor()
     total = ScoringReport()
@@ -51,6 +58,7 @@ def score_local(
             strict=strict,
             chunk_rows=chunk_rows,
             on_chunk=lambda frame, _out, _report: bar.update(len(frame)),
+            sep=sep,
         )
         total.merge(report)
     bar.close()

@@ -24,6 +24,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     score.add_argument("--model", help="model tag (default: the one the deployment serves now)")
     score.add_argument("--engine", choices=["local", "spark"], default="local")
     score.add_argument("--strict", action="store_true", help="fail on the first bad row")
+    score.add_argument("--sep", help="CSV inputs' delimiter: , ; | or tab (default: detected)")
     score.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS)
     score.add_argument("--spark-master", default=None, help="Spark master URL (default: local[*])")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -54,7 +55,9 @@ def run_score(args: argparse.Namespace) -> int:
         return 0
     from tabserve.batch.local_scoring import score_local
 
-    report = score_local(settings, tag, args.input, args.output, args.strict, args.chunk_rows, not args.quiet)
+    report = score_local(
+        settings, tag, args.input, args.output, args.strict, args.chunk_rows, not args.quiet, args.sep
+    )
     print(
         f"scored {report.scored}/{report.rows} rows into {args.output} (model {tag});"
         f" {report.bad_rows} bad row(s)"

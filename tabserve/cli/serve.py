@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tabserve.model_store import model_exists
-from tabserve.settings import CONFIG_PATH_ENV, load_settings
+from tabserve.settings import CONFIG_PATH_ENV, config_file, load_settings
 
 SERVICE = "service:TabularModel"
 PROJECT_DIR = Path(__file__).resolve().parents[2]  # where service.py and configuration.yaml live
@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
         from tabserve.training.trainer import train
 
         print("\n".join(report_lines(train(settings))), flush=True)
-    if args.config:
-        os.environ[CONFIG_PATH_ENV] = str(Path(args.config).resolve())
+    # The service runs from the project folder: it must read this same file, named absolutely.
+    os.environ[CONFIG_PATH_ENV] = str(config_file(args.config).resolve())
     extra = [a for a in args.bentoml_args if a != "--"]
     command = ["-m", "bentoml", "serve", SERVICE, "--host", args.host, "--port", str(args.port), *extra]
     os.chdir(PROJECT_DIR)

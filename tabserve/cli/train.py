@@ -37,6 +37,9 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="FILE", help="CSV or Parquet file (default: data.source)")
     parser.add_argument("--target", metavar="COLUMN", help="the column to predict (default: data.target)")
     parser.add_argument(
+        "--sep", help="the CSV file's delimiter: , ; | or tab (default: data.sep, else detected)"
+    )
+    parser.add_argument(
         "--name",
         help="model name in the store (default: the data file's name; model.name for the configured data)",
     )
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from tabserve.training.trainer import train
 
     settings = load_settings(args.config)
-    overrides = {"source": args.data, "target": args.target}
+    overrides = {"source": args.data, "target": args.target, "sep": args.sep}
     data = settings.data.model_copy(update={k: v for k, v in overrides.items() if v})
     if args.drop:
         data = data.model_copy(update={"drop": [*data.drop, *args.drop]})

@@ -205,9 +205,6 @@ class Deployment:
 
     # --- background ---------------------------------------------------------------------------
 
-    def sync(self) -> None:
-        self.shared.sync()
-
     def tick(self, now: datetime | None = None) -> None:
         """Judge a running rollout once; advance, promote or roll back when the guards say so."""
         self.progress = judge_rollout(

@@ -111,6 +111,7 @@ def run_job(
         since=window.since,
         until=window.until,
         sample=sample,
+        features=stored.schema.names,
     )
     steps.update()
     steps.set_postfix_str("comparing with reference")

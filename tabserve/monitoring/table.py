@@ -39,16 +39,22 @@ def share_text(result: DriftResult) -> str:
 
 
 def _feature_lines(result: DriftResult) -> list[str]:
+    """One line per column; the name and method columns as wide as their longest entry (a cut
+    name is ambiguous: "Wasserstein distance (norm", two features sharing their first letters)."""
     weights = result.importance or {}
-    lines = [f"{'feature':<28} {'importance':>10} {'method':<26} {'score':>10} {'threshold':>9}  drift"]
     rows = [(name, result.features[name]) for name in ordered_features(result)]
     if result.prediction is not None:
         rows.append((PREDICTION_ROW, result.prediction))
+    names = max([len("feature"), *(len(name) for name, _ in rows)])
+    methods = max([len("method"), *(len(column.method) for _, column in rows)])
+    lines = [
+        f"{'feature':<{names}} {'importance':>10} {'method':<{methods}} {'score':>10} {'threshold':>9}  drift"
+    ]
     for name, column in rows:
         share = f"{weights[name]:.1%}" if name in weights else "-"
         flag = "DRIFT" if column.drifted else "-"
         lines.append(
-            f"{name[:28]:<28} {share:>10} {column.method[:26]:<26} {column.score:>10.4g}"
+            f"{name:<{names}} {share:>10} {column.method:<{methods}} {column.score:>10.4g}"
             f" {column.threshold:>9.3g}  {flag}"
         )
     return lines

@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from tabserve.predictions.tables import LOG_ID_CHARS, label_changes, monitoring_runs, predictions
@@ -85,16 +84,6 @@ def prepare_local_database(settings: MonitoringSettings) -> None:
         Path(settings.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
 
 
-def insert_predictions(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows; a row already logged (same `log_id`) is skipped, so replays are idempotent."""
-    if not rows:
-        return
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(predictions).on_conflict_do_nothing(index_elements=["log_id"])
-    with engine.begin() as connection:
-        connection.execute(statement, with_log_ids(rows))
-
-
 def logged_rows(connection: Connection, request_ids: Iterable[str]) -> dict[str, list[Any]]:
     """request id -> its logged rows (log_id, model, label), locked until the transaction ends."""
     query = (
@@ -146,6 +135,8 @@ def _window_filter(model: str, since: datetime | None, until: datetime | None) -
     return conditions
 
 
+PREDICTION, LABEL = "prediction", "label"
+WINDOW_COLUMNS = (PREDICTION, LABEL)  # beside the features in every window
 FETCH_CHUNK = 5_000  # ids per `IN (...)` when reading the sampled rows (SQLite's bound-variable limit)
 
 
@@ -157,10 +148,13 @@ def load_window(
     since: datetime | None = None,
     until: datetime | None = None,
     sample: int,
+    features: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, int]:
     """Rows of one model's window (the last N, or a time range), at most `sample` drawn at random.
 
-    Returns (rows with features expanded into columns, the window's full size).
+    Returns (rows with features expanded into columns, the window's full size). `features`: the
+    model's feature columns, so that an empty window (a new model, a fresh database) still has
+    every column a window has and the job's checks read it like any other.
 
     Two steps, so a large window costs what the sample costs: the window's row ids are counted
     and sampled on the indexes alone (`model`, `ts`, the primary key), then only the sampled
@@ -186,12 +180,10 @@ def load_window(
             )
         ]
     if not rows:
-        return pd.DataFrame(), total
-    features = pd.DataFrame.from_records([row.features for row in rows])
-    meta = pd.DataFrame(
-        {"prediction": [row.prediction for row in rows], "label": [row.label for row in rows]}
-    )
-    return pd.concat([features, meta], axis=1), total
+        return pd.DataFrame(columns=[*features, *WINDOW_COLUMNS]), total
+    logged = pd.DataFrame.from_records([row.features for row in rows])
+    meta = pd.DataFrame({PREDICTION: [row.prediction for row in rows], LABEL: [row.label for row in rows]})
+    return pd.concat([logged, meta], axis=1), total
 
 
 def save_run(engine: Engine, model: str, summary: dict[str, Any]) -> None:

@@ -147,6 +147,7 @@ def run_file_task(
     chunk_rows: int,
     progress: ProgressStore,
     task_id: str,
+    sep: str | None = None,
 ) -> dict[str, Any]:
     """Score an uploaded file into a file of the same format in the task's folder; log every row.
 
@@ -172,7 +173,14 @@ def run_file_task(
     progress.write(task_id, "running", ScoringReport(), total)
     try:
         report = score_file(
-            source, target, scorer.predictor, markers, strict=strict, chunk_rows=chunk_rows, on_chunk=on_chunk
+            source,
+            target,
+            scorer.predictor,
+            markers,
+            strict=strict,
+            chunk_rows=chunk_rows,
+            on_chunk=on_chunk,
+            sep=sep,
         )
     except DataError as error:
         message = public_message(error, source)

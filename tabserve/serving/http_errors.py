@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 MAX_ECHOED_CHARS = 200  # of any one string in an error body (a field name, a value, a message)
@@ -40,6 +41,36 @@ def bound_value(value: Any) -> Any:
     return value
 
 
+MAX_MESSAGE_CHARS = 1_000  # of the one-line summary of validation errors
+SINGLE_RECORD_ARGUMENT = "record"  # /predict's body: its features are named without it
+PYDANTIC_SUMMARY = re.compile(r"^\d+ validation errors? for ")  # BentoML's 400, title included
+
+
+def field_name(loc: list[Any]) -> str:
+    """Pure: a pydantic location as the client wrote it: `mean radius`, `records[2].age`, `body`."""
+    if len(loc) > 1 and loc[0] == SINGLE_RECORD_ARGUMENT:
+        loc = loc[1:]
+    name = ""
+    for part in loc:
+        name += f"[{part}]" if isinstance(part, int) else f"{'.' if name else ''}{part}"
+    return name or "body"
+
+
+def validation_summary(detail: list[Any]) -> str:
+    """Pure: "2 invalid fields: age: Field required; sex: Input should be ..." from pydantic's list."""
+    parts = [
+        f"{bound_text(field_name(list(item['loc'])))}: {bound_text(str(item.get('msg', 'invalid')))}"
+        for item in detail[:MAX_LISTED_ITEMS]
+        if isinstance(item, dict) and isinstance(item.get("loc"), list | tuple)
+    ]
+    if len(detail) > MAX_LISTED_ITEMS:
+        parts.append(f"{len(detail) - MAX_LISTED_ITEMS} more not listed")
+    count = len(detail)
+    return bound_text(
+        f"{count} invalid field{'' if count == 1 else 's'}: " + "; ".join(parts), MAX_MESSAGE_CHARS
+    )
+
+
 def bound_error_body(body: bytes) -> bytes:
     """Pure: an error body fit to send back: JSON bounded value by value, anything else cut.
 
@@ -52,7 +83,12 @@ def bound_error_body(body: bytes) -> bytes:
         return body[:MAX_ERROR_BODY_BYTES]
     if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
         value = value[0]
-    return json.dumps(bound_value(value)).encode()
+    bounded = bound_value(value)
+    # BentoML says "2 validation error for Input" (pydantic's class title): name the fields instead.
+    summarised = isinstance(value, dict) and isinstance(value.get("detail"), list)
+    if summarised and PYDANTIC_SUMMARY.match(str(value.get("error", ""))):
+        bounded["error"] = validation_summary(value["detail"])
+    return json.dumps(bounded).encode()
 
 
 def _status_of(error: BaseException) -> int | None:

@@ -184,12 +184,6 @@ class Scorer:
     def stop_batching(self) -> None:
         self._batcher.close()
 
-    def shutdown(self) -> None:
-        """Stop batching, then drain the prediction log (graceful shutdown loses nothing)."""
-        self.stop_batching()
-        if self.prediction_logger is not None:
-            self.prediction_logger.close()
-
 
 def info_app(stored: StoredModel) -> Starlette:
     """GET / -> model tag, metrics, feature schema, training fingerprint; `runtime`: the answering worker."""

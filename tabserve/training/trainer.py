@@ -231,7 +231,7 @@ def evaluate_fitted(
 
 def train(settings: Settings, force: bool = False) -> TrainingResult:
     data, training = settings.data, settings.training
-    cleaned = clean_frame(load_dataset(data.source), data)
+    cleaned = clean_frame(load_dataset(data.source, data.sep), data)
     features, target = split_features(cleaned, data)
     task = detect_task(target, training.task)
     target = _prepare_target(target, task, data.target)

@@ -106,3 +106,37 @@ def test_workers_and_threads_default_to_auto_and_refuse_zero(tmp_path: Path) -> 
     assert (chosen.serving.workers, chosen.serving.threads_per_worker) == (2, 3)
     with pytest.raises(ConfigurationError, match=r"serving\.threads_per_worker"):
         load_settings(_config(tmp_path, "serving: {threads_per_worker: 0}\n"), environ={})
+
+
+def test_relative_paths_are_relative_to_the_configuration_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    config = project / "configuration.yaml"
+    config.write_text(
+        "data:\n  source: data/train.csv\n"
+        "serving:\n  task_dir: /srv/tasks\n"  # absolute: kept as it is
+        "monitoring:\n  reports_dir: out/reports\n"  # sqlite_path, spool_dir, workspace: defaults
+    )
+    seen, databases = [], []
+    for cwd, path in ((project, "configuration.yaml"), (tmp_path, "project/configuration.yaml")):
+        monkeypatch.chdir(cwd)  # the service runs from one folder, a job from another
+        settings = load_settings(path, environ={})
+        seen.append(settings)
+        databases.append(Path(settings.monitoring.sqlite_path).absolute())  # what SQLite opens here
+    assert databases == [project / "var" / "predictions.db"] * 2
+    assert seen[0] == seen[1]
+    monitoring = seen[0].monitoring
+    assert monitoring.url == f"sqlite:///{project / 'var' / 'predictions.db'}"
+    assert Path(monitoring.spool_dir) == project / "var" / "spool"
+    assert Path(monitoring.reports_dir) == project / "out" / "reports"
+    assert Path(monitoring.workspace) == project / "reports" / "workspace"
+    assert Path(seen[0].data.source) == project / "data" / "train.csv"
+    assert seen[0].serving.task_dir == "/srv/tasks"
+
+
+def test_a_bundled_dataset_is_not_a_path(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("data:\n  source: sklearn:breast_cancer\n")
+    assert load_settings(config, environ={}).data.source == "sklearn:breast_cancer"

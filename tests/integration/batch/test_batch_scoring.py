@@ -89,3 +89,23 @@ def test_spark_output_equals_the_local_engine_row_for_row(
     for column in ("probability_no", "probability_yes"):
         assert actual[column].fillna(-1).to_numpy() == pytest.approx(expected[column].fillna(-1).to_numpy())
     assert actual["error"].fillna("").tolist() == expected["error"].fillna("").tolist()
+
+
+def test_a_semicolon_file_with_decimal_commas_scores_like_the_comma_version(
+    mixed_model: StoredModel, tmp_path: Path
+) -> None:
+    frame = mixed_frame(rows=500, seed=12).drop(columns=["label"])
+    comma, semicolon = tmp_path / "comma.csv", tmp_path / "semicolon.csv"
+    frame.to_csv(comma, index=False)
+    frame.to_csv(semicolon, index=False, sep=";", decimal=",")
+    for path in (comma, semicolon):
+        result = score(str(path), str(tmp_path / f"out_{path.name}"), "--model", "mixed:latest")
+        assert result.returncode == 0, result.stderr
+        assert "scored 500/500 rows" in result.stdout
+    expected = pd.read_csv(tmp_path / "out_comma.csv")
+    found = pd.read_csv(tmp_path / "out_semicolon.csv")  # the output is written with commas
+    pd.testing.assert_frame_equal(found, expected)
+    explicit = score(str(semicolon), str(tmp_path / "explicit.csv"), "--model", "mixed:latest", "--sep", ";")
+    assert explicit.returncode == 0, explicit.stderr
+    wrong = score(str(semicolon), str(tmp_path / "wrong.csv"), "--model", "mixed:latest", "--sep", ",")
+    assert wrong.returncode == 2 and "--sep ';'" in wrong.stderr, wrong.stderr

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
+from tabserve.predictions.bulk_insert import insert_rows
 from tabserve.predictions.migration import upgrade as upgrade_schema
 from tabserve.predictions.outcomes import OutcomeEvent, outcome_sums
-from tabserve.predictions.store import insert_predictions, make_engine
+from tabserve.predictions.store import make_engine
 from tabserve.predictions.tables import outcomes
 from tabserve.serving.outcomes import record_outcomes
 from tests.factories import prediction_rows
@@ -27,7 +28,7 @@ def engine() -> Iterator[Engine]:
         engine = make_engine(url)
         migrate_to(engine, "0002")  # an existing database: the outcomes migration runs on it
         upgrade_schema(engine)
-        insert_predictions(engine, prediction_rows("p", 0, 50))
+        insert_rows(engine, prediction_rows("p", 0, 50))
         yield engine
         engine.dispose()
 

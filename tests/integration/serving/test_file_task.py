@@ -74,3 +74,21 @@ def test_strict_task_fails_with_the_reason(service_url: str, default_model: Stor
 
 def test_unknown_task_progress_is_404(service_url: str) -> None:
     assert httpx.post(f"{service_url}/score_file_progress", json={"task_id": "nope"}).status_code == 404
+
+
+def test_a_semicolon_file_with_decimal_commas_is_scored(service_url: str, default_model: StoredModel) -> None:
+    frame = default_model.load_reference()[default_model.schema.names].head(50)
+    body = frame.to_csv(index=False, sep=";", decimal=",").encode()
+    for fields in ({}, {"sep": ";"}):
+        response = httpx.post(
+            f"{service_url}/score_file/submit", files={"file": ("eu.csv", body, "text/csv")}, data=fields
+        )
+        assert response.status_code == 200, response.text
+        task_id = str(response.json()["task_id"])
+        assert wait(service_url, task_id)["status"] == "completed"
+        progress = httpx.post(f"{service_url}/score_file_progress", json={"task_id": task_id}).json()
+        assert (progress["state"], progress["rows"], progress["bad_rows"]) == ("done", 50, 0), progress
+        result = httpx.post(f"{service_url}/score_file_result", json={"task_id": task_id})
+        scored = pd.read_csv(io.StringIO(result.text))
+        expected = default_model.load_predictor().predict_frame(frame)
+        assert scored["prediction"].tolist() == expected["prediction"].tolist()

@@ -194,6 +194,28 @@ def test_error_bodies_are_bounded(service_url: str, default_model: StoredModel) 
     assert response.json()["detail"][0]["type"] == "extra_forbidden"
 
 
+def test_validation_errors_name_each_field_and_its_reason(
+    service_url: str, default_model: StoredModel
+) -> None:
+    record = reference_records(default_model, 1)[0]
+    del record["mean radius"]
+    record["mean area"] = "big"
+    response = httpx.post(f"{service_url}/predict", json={"record": record})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert "validation error for" not in error and "Input" not in error.split(":")[0], error
+    assert error.startswith("2 invalid fields: "), error
+    assert "mean radius: Field required" in error, error
+    assert "mean area: Input should be a valid number" in error, error
+    assert len(response.json()["detail"]) == 2  # the machine-readable list stays
+    batch = httpx.post(f"{service_url}/predict_batch", json={"records": [record]})
+    assert batch.json()["error"].startswith("2 invalid fields: records[0].mean radius: Field required")
+    broken = httpx.post(
+        f"{service_url}/predict", content=b"{record: ", headers={"content-type": "application/json"}
+    )
+    assert broken.json()["error"].startswith("1 invalid field: body: Invalid JSON"), broken.text
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "image/png"])
 def test_json_endpoint_refuses_other_content_types(
     service_url: str, default_model: StoredModel, content_type: str

@@ -27,8 +27,9 @@ from tabserve.deployment.charts import SVG_NS
 from tabserve.deployment.report_data import current_tag, policy_applied
 from tabserve.deployment.store import Change, insert_stats, prune_stats, write_state
 from tabserve.deployment.variant_stats import StatsCollector
+from tabserve.predictions.bulk_insert import insert_rows
 from tabserve.predictions.migration import upgrade as upgrade_schema
-from tabserve.predictions.store import insert_predictions, make_engine, set_labels
+from tabserve.predictions.store import make_engine, set_labels
 from tabserve.predictions.tables import SHADOW_SUFFIX
 
 SINCE = datetime.now(UTC) - timedelta(hours=1)
@@ -50,7 +51,7 @@ def log(engine: Engine, variant: str, rows: int, accuracy: float, seed: int, lab
         }
         for i in range(rows)
     ]
-    insert_predictions(engine, records)
+    insert_rows(engine, records)
     if labelled:
         flipped = {"yes": "no", "no": "yes"}
         set_labels(
@@ -143,7 +144,7 @@ def log_shadowed(engine: Engine, rows: int, flip_every: int | None, seed: int) -
                     "probabilities": probabilities,
                 }
             )
-    insert_predictions(engine, records)
+    insert_rows(engine, records)
     stats = StatsCollector()
     for variant in ("champion", "candidate"):
         for latency in rng.lognormal(1, 0.3, rows):
@@ -233,7 +234,7 @@ def test_a_regressor_shadow_agrees_within_the_tolerance(engine: Engine) -> None:
                 "prediction": shadow_value,
             }
         )
-    insert_predictions(engine, rows)
+    insert_rows(engine, rows)
     comparison = compare_variants(
         engine, ("champion", "candidate"), False, SINCE, min_labels=50, tolerance=1.0
     )
@@ -258,7 +259,7 @@ def log_model(engine: Engine, variant: str, model: str, rows: int, label: str) -
         }
         for i in range(rows)
     ]
-    insert_predictions(engine, records)
+    insert_rows(engine, records)
     stats = StatsCollector()
     for _ in range(rows):
         stats.record(variant, model, 0.002)

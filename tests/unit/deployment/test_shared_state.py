@@ -199,7 +199,7 @@ def test_two_replicas_sharing_a_database_follow_each_others_changes(tmp_path: Pa
         control.apply(lambda state: switch(state, control.names), OPERATOR)
         assert [r["prediction"] for r in one.predict_many([{"x": 1.0}], [None])] == ["b"]
         assert two.describe()["state"]["policy"]["active"] == "blue"  # until it syncs
-        two.sync()
+        two.shared.sync()  # what the background "state sync" task runs
         described = two.describe()
         assert described["version"] == 2 and described["traffic"] == {"blue": 0.0, "green": 1.0}
         assert [r["variant"] for r in two.predict_many([{"x": 1.0}] * 3, [None] * 3)] == ["green"] * 3

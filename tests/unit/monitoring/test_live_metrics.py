@@ -17,8 +17,9 @@ from sqlalchemy import Engine
 from tabserve.model_store import StoredModel, get_model
 from tabserve.monitoring.estimated_quality import CALIBRATION_KEY
 from tabserve.monitoring.live_metrics import LiveDriftRefresher, live_gauges, read_live_window
+from tabserve.predictions.bulk_insert import insert_rows
 from tabserve.predictions.migration import ensure_schema
-from tabserve.predictions.store import insert_predictions, make_engine
+from tabserve.predictions.store import make_engine
 from tabserve.settings import LiveDriftSettings
 from tests.factories import mixed_frame, train_cli, write_csv
 
@@ -50,7 +51,7 @@ def log(engine: Engine, stored: StoredModel, variant: str, features: pd.DataFram
         }
         for i, (record, result) in enumerate(zip(records, results, strict=True))
     ]
-    insert_predictions(engine, rows)
+    insert_rows(engine, rows)
 
 
 def gauge(name: str, **labels: str) -> float | None:

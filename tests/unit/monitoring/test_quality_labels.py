@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from tabserve.monitoring.quality import outcome_scores, quality
+from tabserve.predictions.bulk_insert import insert_rows
 from tabserve.predictions.migration import upgrade as upgrade_schema
-from tabserve.predictions.store import insert_predictions, load_window, make_engine, set_labels
+from tabserve.predictions.store import load_window, make_engine, set_labels
 from tabserve.predictor import TARGET_COLUMN
 from tests.factories import prediction_rows
 
@@ -41,7 +42,7 @@ def test_matching_labels_score_perfectly_whatever_their_type(
         else:
             row["prediction"] = label = classes[i % len(classes)]
             row["probabilities"] = {str(c): float(c == label) for c in classes}
-    insert_predictions(engine, rows)
+    insert_rows(engine, rows)
     set_labels(engine, {row["request_id"]: row["prediction"] for row in rows[:LABELLED]})
 
     window, total = load_window(engine, "m:1", last=LOGGED, sample=LOGGED)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from tabserve.predictions.bulk_insert import insert_rows
 from tabserve.predictions.migration import ensure_schema
 from tabserve.predictions.spool import is_row_error
-from tabserve.predictions.store import insert_predictions, make_engine, predictions
+from tabserve.predictions.store import make_engine, predictions, with_log_ids
 from tests.factories import prediction_rows
 
 STORED = (
@@ -35,6 +35,12 @@ def varied_rows() -> list[dict[str, Any]]:
     return rows
 
 
+def sqlalchemy_insert(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """The reference: SQLAlchemy Core's insert of the same rows (SQLite), the types' own processing."""
+    with engine.begin() as connection:
+        connection.execute(predictions.insert(), with_log_ids(rows))
+
+
 def database(tmp_path: Path, name: str) -> Engine:
     engine = make_engine(f"sqlite:///{tmp_path / name}")
     ensure_schema(engine)
@@ -44,7 +50,7 @@ def database(tmp_path: Path, name: str) -> Engine:
 def test_rows_are_stored_as_sqlalchemys_insert_stores_them(tmp_path: Path) -> None:
     core, driver = database(tmp_path, "core.db"), database(tmp_path, "driver.db")
     rows = varied_rows()
-    insert_predictions(core, [{"probabilities": None, **row} for row in rows])
+    sqlalchemy_insert(core, [{"probabilities": None, **row} for row in rows])
     insert_rows(driver, rows)
     stored = [
         sqlite3.connect(tmp_path / name).execute(STORED).fetchall() for name in ("core.db", "driver.db")

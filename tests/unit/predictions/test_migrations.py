@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, inspect, select, text
 
 from tabserve.cli.main import main
+from tabserve.predictions.bulk_insert import insert_rows
 from tabserve.predictions.migration import (
     SchemaError,
     ensure_schema,
@@ -17,7 +18,7 @@ from tabserve.predictions.migration import (
     schema_status,
     upgrade,
 )
-from tabserve.predictions.store import insert_predictions, make_engine
+from tabserve.predictions.store import make_engine
 from tabserve.predictions.tables import metadata, predictions
 from tests.factories import prediction_rows
 from tests.migrations import ROLLOUT_INDEX, diff_names, migrate_to, schema_diff, start_together
@@ -119,7 +120,7 @@ def legacy_prediction_log(engine: Engine) -> None:
 
 def test_a_database_from_before_migrations_is_refused_then_adopted_with_its_rows(database: Engine) -> None:
     legacy_prediction_log(database)
-    insert_predictions(database, prediction_rows("old", 0, 5))
+    insert_rows(database, prediction_rows("old", 0, 5))
     with pytest.raises(SchemaError, match=r"tables from before migrations .*tabserve db upgrade --config"):
         ensure_schema(database)
     before, after = upgrade(database)
@@ -149,6 +150,6 @@ def test_other_tables_in_the_database_are_not_ours_to_create_or_refuse(database:
 
 def test_prediction_rows_fit_the_migrated_table(database: Engine) -> None:
     ensure_schema(database)
-    insert_predictions(database, [{**row, "ts": datetime.now(UTC)} for row in prediction_rows("r", 0, 3)])
+    insert_rows(database, [{**row, "ts": datetime.now(UTC)} for row in prediction_rows("r", 0, 3)])
     with database.connect() as connection:
         assert connection.execute(text("select count(*) from predictions")).scalar_one() == 3

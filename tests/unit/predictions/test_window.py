@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tabserve.predictions.bulk_insert import insert_rows
 from tabserve.predictions.migration import upgrade as upgrade_schema
-from tabserve.predictions.store import FETCH_CHUNK, insert_predictions, load_window, make_engine, set_labels
+from tabserve.predictions.store import FETCH_CHUNK, load_window, make_engine, set_labels
 from tests.factories import prediction_rows
 
 LOGGED = FETCH_CHUNK + 600  # the sampled rows are read in more than one chunk
@@ -21,7 +22,7 @@ def test_a_sample_of_the_last_rows_is_drawn_from_them_only(tmp_path: Path) -> No
     rows = prediction_rows("r", 0, LOGGED)
     for row in rows:
         row["prediction"] = "odd" if int(row["features"]["x"]) % 2 else "even"
-    insert_predictions(engine, rows)
+    insert_rows(engine, rows)
     set_labels(engine, {"r7": "odd"})
     last = FETCH_CHUNK + 400
 
@@ -42,7 +43,7 @@ def test_labels_come_back_with_their_rows_and_other_models_stay_out(tmp_path: Pa
     upgrade_schema(engine)
     rows = prediction_rows("r", 0, 30)
     other = [{**row, "model": "other:1", "request_id": f"o{i}"} for i, row in enumerate(rows)]
-    insert_predictions(engine, rows + other)
+    insert_rows(engine, rows + other)
     set_labels(engine, {"r3": "a"})
 
     window, total = load_window(engine, "m:1", sample=10_000)
@@ -51,3 +52,13 @@ def test_labels_come_back_with_their_rows_and_other_models_stay_out(tmp_path: Pa
     assert total == 30 and len(window) == 30
     labelled = window[window["label"].notna()]
     assert labelled["x"].tolist() == [3.0] and labelled["label"].tolist() == ["a"]
+
+
+def test_an_empty_window_has_the_window_columns(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    upgrade_schema(engine)
+    window, total = load_window(engine, "new:1", last=100, sample=100, features=["x", "y"])
+    engine.dispose()
+
+    assert total == 0 and window.empty
+    assert list(window.columns) == ["x", "y", "prediction", "label"]

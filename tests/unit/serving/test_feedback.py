@@ -6,8 +6,9 @@ import pytest
 import sqlalchemy
 from sqlalchemy import Engine
 
+from tabserve.predictions.bulk_insert import insert_rows
 from tabserve.predictions.migration import upgrade as upgrade_schema
-from tabserve.predictions.store import insert_predictions, make_engine
+from tabserve.predictions.store import make_engine
 from tabserve.serving.feedback import FeedbackError, LabelUpdate, authorize, record_feedback
 from tests.factories import prediction_rows
 
@@ -18,7 +19,7 @@ CLASSES = ("a", "b")
 def engine(tmp_path: Path) -> Engine:
     engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
     upgrade_schema(engine)
-    insert_predictions(engine, prediction_rows("f", 0, 3))
+    insert_rows(engine, prediction_rows("f", 0, 3))
     return engine
 
 
@@ -56,7 +57,7 @@ def test_changing_a_label_needs_an_explicit_correction_and_is_audited(engine: En
 def test_every_row_of_a_reused_request_id_gets_the_label(engine: Engine) -> None:
     again = prediction_rows("f", 0, 1)
     again[0]["features"] = {"x": 9.0}  # a second, different prediction under the same request id
-    insert_predictions(engine, again)
+    insert_rows(engine, again)
     store(engine, LabelUpdate("f0", "b"))
     with engine.connect() as connection:
         labels = connection.execute(sqlalchemy.text("select label from predictions where request_id='f0'"))

@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from tabserve.predictions.bulk_insert import insert_rows
 from tabserve.predictions.migration import upgrade as upgrade_schema
 from tabserve.predictions.outcomes import OutcomeEvent, OutcomeSums, outcome_sums
-from tabserve.predictions.store import insert_predictions, make_engine
+from tabserve.predictions.store import make_engine
 from tabserve.serving.feedback import FeedbackError
 from tabserve.serving.outcomes import record_outcomes
 from tests.factories import prediction_rows
@@ -21,13 +22,13 @@ HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
 def engine(tmp_path: Path) -> Engine:
     engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
     upgrade_schema(engine)
-    insert_predictions(engine, prediction_rows("f", 0, 4))  # variant "default"
+    insert_rows(engine, prediction_rows("f", 0, 4))  # variant "default"
     b_rows = prediction_rows("g", 0, 2)
     shadow = prediction_rows("f", 0, 1)
     for row in b_rows:
         row["variant"] = "b"
     shadow[0].update(request_id="f0:shadow", variant="b")  # a shadow copy: not what the user saw
-    insert_predictions(engine, b_rows + shadow)
+    insert_rows(engine, b_rows + shadow)
     return engine
 
 
