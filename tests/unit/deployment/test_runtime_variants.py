@@ -77,7 +77,7 @@ def test_a_candidate_is_loaded_stored_and_followed_by_the_other_worker(replicas:
     assert f"candidate {name} = {new.tag}, evaluation eval-1" in event["reason"]
 
     assert name not in two.variants.scorers
-    two.sync()  # loads the model first, then applies the state
+    two.shared.sync()  # loads the model first, then applies the state
     assert two.describe()["version"] == version and two.variants.scorers[name].tag == new.tag
     assert two.describe()["traffic"] == {"blue": 1.0, "green": 0.0, name: 0.0}  # shadow: copies only
 
@@ -118,7 +118,7 @@ def test_a_worker_that_cannot_load_the_model_keeps_serving_its_state_and_logs_on
     write_state(one.engine, stored[0], missing.to_json(), OPERATOR)  # as a replica with the model would
     with caplog.at_level(logging.ERROR):
         for _ in range(3):
-            two.sync()
+            two.shared.sync()
     assert two.describe()["version"] == stored[0] and two.state.policy.active == "blue"
     assert [r["variant"] for r in two.predict_many([{"x": 1.0}], [None])] == ["blue"]
     errors = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
@@ -152,10 +152,10 @@ def test_a_pruned_variant_is_unloaded_by_every_worker_and_leaves_the_live_view(
     one, two = replicas
     first, second = tiny_model("b"), tiny_model("b")
     one.add_candidate(first.tag, "first", None, False, OPERATOR)
-    two.sync()
+    two.shared.sync()
     live = two.models  # what the live drift thread iterates
     assert live["first"].tag == first.tag and set(live) == {"blue", "green", "first"}
     one.add_candidate(second.tag, "second", None, False, OPERATOR)  # "first" has no role left
     assert set(one.state.added) == {"second"} and "first" not in one.variants.scorers
-    two.sync()
+    two.shared.sync()
     assert set(live) == {"blue", "green", "second"} and dict(live.items())["second"].tag == second.tag
