@@ -96,6 +96,28 @@ class TracingSettings(_Frozen):
     jaeger: dict[str, Any] | None = None
 
 
+class ExplanationSettings(_Frozen):
+    """Per-prediction explanations (`/explain`, docs/explanations.md)."""
+
+    max_batch_records: int = Field(
+        default=100, ge=1, description="Records per /explain_batch call; more: 413."
+    )
+    background_rows: int = Field(
+        default=32, ge=1, description="Permutation fallback: reference rows standing for an absent column."
+    )
+    max_evals: int = Field(
+        default=256,
+        ge=3,
+        description="Permutation fallback: model calls per explained row (at least 2 x columns + 1).",
+    )
+    permutation_tolerance: float = Field(
+        default=1e-6, gt=0, description="Permutation fallback: allowed |base + sum - output| (float error)."
+    )
+    global_rows: int = Field(
+        default=500, ge=10, description="Reference rows explained for the global view (training, monitor)."
+    )
+
+
 class ServingSettings(_Frozen):
     model: str | None = Field(default=None, description="Tag to serve; default NAME:latest.")
     max_batch_records: int = Field(default=10_000, ge=1)
@@ -122,6 +144,7 @@ class ServingSettings(_Frozen):
         description="Native (OpenMP, BLAS) threads per scoring process; null = cores // workers.",
     )
     tracing: TracingSettings = TracingSettings()
+    explanations: ExplanationSettings = ExplanationSettings()
 
 
 class LiveDriftSettings(_Frozen):
