@@ -116,6 +116,9 @@ class ExplanationSettings(_Frozen):
     global_rows: int = Field(
         default=500, ge=10, description="Reference rows explained for the global view (training, monitor)."
     )
+    global_rows_permutation: int = Field(
+        default=50, ge=10, description="The same, for a model explained by the (costlier) permutation method."
+    )
 
 
 class ServingSettings(_Frozen):

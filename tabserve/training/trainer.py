@@ -21,6 +21,7 @@ from tabserve.pipeline import build_pipeline, make_estimator
 from tabserve.predictor import PREDICTION_COLUMN, TARGET_COLUMN, Predictor, native
 from tabserve.schema import FeatureSchema, coerce_frame, infer_roles
 from tabserve.settings import Settings
+from tabserve.training.attribution import ATTRIBUTION_KEY, attribution_importance
 from tabserve.training.evaluation import (
     classification_baseline,
     classification_metrics,
@@ -50,6 +51,8 @@ class TrainingResult:
     schema: FeatureSchema | None = None
     dropped: dict[str, str] = field(default_factory=dict)
     previous: tuple[str, dict[str, float]] | None = None  # the previous version's tag and metrics
+    importance: dict[str, float] = field(default_factory=dict)  # permutation importance per column
+    attribution: dict[str, float] | None = None  # mean |attribution| per column (None: no shap)
 
 
 def detect_task(target: pd.Series, configured: str) -> Literal["classification", "regression"]:
@@ -225,6 +228,9 @@ def train(settings: Settings, force: bool = False) -> TrainingResult:
         "feature_importance": importance,
         "libraries": library_versions(),
     }
+    attribution = attribution_importance(predictor, reference, settings, training.random_state)
+    if attribution is not None:
+        metadata[ATTRIBUTION_KEY] = attribution
     if classes is not None:  # BentoML metadata cannot hold None
         metadata["classes"] = classes
         metadata["per_class"] = per_class
@@ -245,4 +251,6 @@ def train(settings: Settings, force: bool = False) -> TrainingResult:
         schema=schema,
         dropped=dropped,
         previous=(previous.tag, dict(previous.metadata.get("metrics", {}))) if previous is not None else None,
+        importance=dict(importance["mean"]),
+        attribution=attribution["mean_abs"] if attribution is not None else None,
     )

@@ -35,6 +35,14 @@ def mixed_table(rows: int = 500, seed: int = 0) -> tuple[pd.DataFrame, np.ndarra
     return frame, score + rng.normal(0, 1, rows)
 
 
+def graded_table(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Eight numeric columns x0..x7, each weighing half the one before in the target."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({f"x{i}": rng.normal(0, 1, rows) for i in range(8)})
+    weights = 8.0 / 2.0 ** np.arange(8)
+    return frame, frame.to_numpy() @ weights + rng.normal(0, 0.1, rows)
+
+
 def target(score: np.ndarray, kind: str) -> np.ndarray:
     if kind == "regression":
         return score
@@ -48,11 +56,17 @@ def fitted_predictor(
 ) -> tuple[Predictor, pd.DataFrame]:
     """A Predictor trained like `tabserve train` does, and its coerced training frame."""
     frame, score = mixed_table()
+    return fitted_on(frame, target(score, kind), estimator, kind, params)
+
+
+def fitted_on(
+    frame: pd.DataFrame, labels: np.ndarray, estimator: str, kind: str, params: dict[str, Any] | None = None
+) -> tuple[Predictor, pd.DataFrame]:
     schema = infer_schema(frame)
     features = coerce_frame(frame, schema)
     task = "regression" if kind == "regression" else "classification"
     spec = EstimatorSettings(estimator=estimator, params=params or {})
     pipeline = build_pipeline(schema, make_estimator(spec, task), max_categories=5)
-    pipeline.fit(features, target(score, kind))
+    pipeline.fit(features, labels)
     classes = tuple(pipeline.classes_.tolist()) if task == "classification" else None
     return Predictor(pipeline, schema, tag="t:1", classes=classes), features
