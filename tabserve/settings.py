@@ -211,6 +211,15 @@ class MonitoringSettings(_Frozen):
         default="accuracy", description="The estimated metric judged against quality_drop."
     )
     live_drift: LiveDriftSettings = LiveDriftSettings()
+    attribution_ndcg_threshold: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="Attribution drift alarm: nDCG of the window's ranking below this.",
+    )
+    attribution_rows: int = Field(
+        default=500, ge=10, description="Window rows explained for attribution drift."
+    )
 
     @property
     def url(self) -> str:
