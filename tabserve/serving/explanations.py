@@ -18,12 +18,13 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from tabserve.errors import ModelNotFoundError
 from tabserve.explanations.answers import explanations
 from tabserve.explanations.cache import Explainers, ExplanationsUnavailableError
+from tabserve.explanations.chart import explanation_page
 from tabserve.model_store import get_model
 from tabserve.predictions.lookup import logged_prediction
 from tabserve.serving.responses import Prediction
@@ -135,9 +136,9 @@ class ServedExplanations:
 
 
 def lookup_app(current: Callable[[], ServedExplanations | None]) -> Starlette:
-    """GET /{request_id}, mounted at /explain."""
+    """GET /{request_id}, mounted at /explain; `?view=html`: the explanation as a chart page."""
 
-    async def explain_logged(request: Request) -> JSONResponse:
+    async def explain_logged(request: Request) -> Response:
         served = current()
         if served is None:
             return JSONResponse(
@@ -147,6 +148,8 @@ def lookup_app(current: Callable[[], ServedExplanations | None]) -> Starlette:
             status, body = await run_in_threadpool(served.lookup, request.path_params["request_id"])
         except BentoMLException as error:
             status, body = error.error_code, {"error": str(error)}
+        if status == HTTPStatus.OK and request.query_params.get("view") == "html":
+            return HTMLResponse(explanation_page(body))
         return JSONResponse(body, status_code=status)
 
     return Starlette(routes=[Route("/{request_id}", explain_logged, methods=["GET"])])
