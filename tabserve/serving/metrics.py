@@ -60,7 +60,7 @@ class ServiceMetrics:
         )
         self.attribution_ndcg = gauge(
             "tabserve_attribution_ndcg",
-            "nDCG of the window's column ranking by mean |attribution| vs training (alarm below the threshold)",
+            "nDCG of the window's column ranking by mean |attribution| against the training ranking",
             ["model"],
         )
         self.attribution_share_change = gauge(
