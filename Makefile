@@ -13,7 +13,7 @@ BENTOML := $(VENV)/bin/bentoml
 # The model store lives outside the repository: inside the build context it makes `bentoml build` recurse.
 export BENTOML_HOME ?= $(HOME)/bentoml
 
-.PHONY: help env profile bench-tools services docker-engine image bench-image bench-batch bench-stream bench-deploy serve train drift bench-monitoring bench-wide bench-live-drift bench-retrain test test-unit test-integration lint format bench requirements build
+.PHONY: help env profile bench-tools services docker-engine image bench-image bench-batch bench-stream bench-deploy serve train drift bench-monitoring bench-wide bench-live-drift bench-retrain bench-explain test test-unit test-integration lint format bench requirements build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -87,6 +87,9 @@ bench-live-drift: env bench-tools ## live drift: one refresh at 10,000 rows; rps
 
 bench-retrain: env bench-tools ## one retraining loop on 100,000 labelled logged rows: time and peak memory per phase, beside tabserve train
 	$(PY) bench/retrain.py $(RETRAIN_ARGS)
+
+bench-explain: env ## explanations: per-row latency and rows/s beside predict, default model and a 300-tree forest
+	$(PY) bench/explanations.py
 
 bench-batch: env bench-tools ## file scoring vs a naive pandas script; memory from 100k to 5M rows
 	$(PY) bench/batch_scoring.py

@@ -23,6 +23,7 @@ from tabserve.predictions.logger import open_prediction_logger
 from tabserve.predictions.migration import stop_if_behind
 from tabserve.predictions.outcomes import OutcomeEvent
 from tabserve.predictions.store import make_engine
+from tabserve.serving.explanations import Explained, ExplainedBatch, ServedExplanations, lookup_app
 from tabserve.serving.feedback import (
     FEEDBACK_TOKEN_ENV,
     FeedbackError,
@@ -118,6 +119,14 @@ def _with_models(service: Service) -> Service:
     return service
 
 
+def _current_explanations() -> ServedExplanations | None:
+    """This worker's explanations, for `GET /explain/{request_id}`; None until the service has started."""
+    try:
+        return bentoml.get_current_service().explanations  # type: ignore[no-any-return]
+    except BentoMLException:
+        return None
+
+
 ADMIN_APP = AdminApi(os.environ.get(ADMIN_TOKEN_ENV), _current_deployment).app()  # token read once
 
 
@@ -129,6 +138,7 @@ ADMIN_APP = AdminApi(os.environ.get(ADMIN_TOKEN_ENV), _current_deployment).app()
 )
 @bentoml.asgi_app(info_app(STORED), path="/model")
 @bentoml.asgi_app(ADMIN_APP, path="/admin")
+@bentoml.asgi_app(lookup_app(_current_explanations), path="/explain")
 @_with_models
 class TabularModel:
     """Predictions from a scikit-learn pipeline trained by `tabserve train`."""
@@ -141,6 +151,9 @@ class TabularModel:
         self.engine = logger_engine or make_engine(SETTINGS.monitoring.url)
         # All variants' models load here, once per worker; the policy picks one per request.
         self.deployment = Deployment(SETTINGS, MODELS, self.engine, self.prediction_logger, metrics)
+        self.explanations = ServedExplanations(
+            SETTINGS.serving.explanations, self.deployment, self.engine, self.prediction_logger
+        )
         self.refresher = DriftMetricsRefresher(self.engine, metrics, SETTINGS.monitoring.metrics_refresh_s)
         # PSI and estimated quality of every loaded variant, runtime-added ones included.
         self.live_drift = start_live_drift(self.engine, self.deployment.models, SETTINGS.monitoring)
@@ -171,6 +184,20 @@ class TabularModel:
         """Score 1 to `serving.max_batch_records` records; each record is routed (and named) on its own."""
         rows = [record.model_dump(by_alias=True) for record in records]  # type: ignore[attr-defined]
         return predictions(self.deployment.predict_many(rows, [_sticky_key(ctx, row) for row in rows]))
+
+    @bentoml.api
+    def explain(self, record: Record, ctx: bentoml.Context) -> Explained:  # type: ignore[valid-type]
+        """`/predict`, routed and logged the same, with each column's contribution (docs/explanations.md)."""
+        row = record.model_dump(by_alias=True)  # type: ignore[attr-defined]
+        return self.explanations.explain([row], [_sticky_key(ctx, row)])[0]
+
+    @bentoml.api
+    def explain_batch(self, records: Records, ctx: bentoml.Context) -> ExplainedBatch:
+        """`/predict_batch` with explanations: at most `serving.explanations.max_batch_records` (413)."""
+        rows = [record.model_dump(by_alias=True) for record in records]  # type: ignore[attr-defined]
+        return ExplainedBatch(
+            predictions=self.explanations.explain(rows, [_sticky_key(ctx, row) for row in rows])
+        )
 
     @bentoml.task
     def score_file(

@@ -100,6 +100,31 @@ class TracingSettings(_Frozen):
     jaeger: dict[str, Any] | None = None
 
 
+class ExplanationSettings(_Frozen):
+    """Per-prediction explanations (`/explain`, docs/explanations.md)."""
+
+    max_batch_records: int = Field(
+        default=100, ge=1, description="Records per /explain_batch call; more: 413."
+    )
+    background_rows: int = Field(
+        default=32, ge=1, description="Permutation fallback: reference rows standing for an absent column."
+    )
+    max_evals: int = Field(
+        default=256,
+        ge=3,
+        description="Permutation fallback: model calls per explained row (at least 2 x columns + 1).",
+    )
+    permutation_tolerance: float = Field(
+        default=1e-6, gt=0, description="Permutation fallback: allowed |base + sum - output| (float error)."
+    )
+    global_rows: int = Field(
+        default=500, ge=10, description="Reference rows explained for the global view (training, monitor)."
+    )
+    global_rows_permutation: int = Field(
+        default=50, ge=10, description="The same, for a model explained by the (costlier) permutation method."
+    )
+
+
 class ServingSettings(_Frozen):
     model: str | None = Field(default=None, description="Tag to serve; default NAME:latest.")
     max_batch_records: int = Field(default=10_000, ge=1)
@@ -126,6 +151,7 @@ class ServingSettings(_Frozen):
         description="Native (OpenMP, BLAS) threads per scoring process; null = cores // workers.",
     )
     tracing: TracingSettings = TracingSettings()
+    explanations: ExplanationSettings = ExplanationSettings()
 
 
 class LiveDriftSettings(_Frozen):
@@ -189,6 +215,15 @@ class MonitoringSettings(_Frozen):
         default="accuracy", description="The estimated metric judged against quality_drop."
     )
     live_drift: LiveDriftSettings = LiveDriftSettings()
+    attribution_ndcg_threshold: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="Attribution drift alarm: nDCG of the window's ranking below this.",
+    )
+    attribution_rows: int = Field(
+        default=500, ge=10, description="Window rows explained for attribution drift."
+    )
 
     @property
     def url(self) -> str:

@@ -35,6 +35,7 @@ DATA_DRIFT, PREDICTION_DRIFT, QUALITY, ESTIMATED_QUALITY = (
     "quality",
     "estimated quality",
 )
+ATTRIBUTION_DRIFT = "attribution drift"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class DriftResult:
     importance: dict[str, float] | None = None  # feature -> share of the model's importance
     message: str = ""
     estimated_quality: EstimatedQuality | None = None  # classifiers: set by the job (no labels needed)
+    attribution: dict[str, Any] | None = None  # attribution drift, set by the job (attribution_drift.py)
 
     @property
     def drifted_features(self) -> list[str]:
@@ -64,7 +66,8 @@ class DriftResult:
 
     @property
     def drift_alarm(self) -> bool:
-        return bool(self.dataset_drift) or bool(self.prediction and self.prediction.drifted)
+        attribution = bool(self.attribution and self.attribution["drift"])
+        return bool(self.dataset_drift) or bool(self.prediction and self.prediction.drifted) or attribution
 
     @property
     def quality_alarm(self) -> bool:
@@ -106,9 +109,25 @@ class DriftResult:
                     f"{column.method} {column.score:.4g} (threshold {column.threshold:.3g})",
                 )
             )
+        found.append(self._attribution_reason())
         found.append(self._quality_reason())
         found.append(self._estimated_quality_reason())
         return found
+
+    def _attribution_reason(self) -> Reason:
+        found = self.attribution
+        if found is None:
+            return Reason(
+                ATTRIBUTION_DRIFT, None, "not measured (no attributions stored at training, or no shap)"
+            )
+        moved = max(found["columns"].items(), key=lambda item: abs(item[1]["change"]))
+        return Reason(
+            ATTRIBUTION_DRIFT,
+            bool(found["drift"]),
+            f"nDCG {found['ndcg']:.4f} of the columns' ranking by mean |attribution| on {found['rows']} rows"
+            f" (threshold {found['threshold']:.3g}); most moved: {moved[0]}"
+            f" {moved[1]['reference_share']:.1%} -> {moved[1]['window_share']:.1%} of the total",
+        )
 
     def _estimated_quality_reason(self) -> Reason:
         estimate = self.estimated_quality

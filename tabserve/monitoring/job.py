@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from tabserve.model_store import StoredModel, get_model
 from tabserve.monitoring.alarm import policy_summary
+from tabserve.monitoring.attribution_drift import measure_attribution_drift
 from tabserve.monitoring.drift import DriftResult, compare
 from tabserve.monitoring.estimated_quality import (
     CALIBRATION_KEY,
@@ -124,6 +125,8 @@ def run_job(
     if proba is not None:  # estimate quality without labels
         estimated = estimate_for_window(stored, proba, settings.estimated_metric, settings.quality_drop)
         result = replace(result, estimated_quality=estimated)
+    if enough:  # does the model still lean on the same columns (no labels needed)
+        result = replace(result, attribution=measure_attribution_drift(stored, current, settings))
     steps.update()
     now = datetime.now(UTC)
     folder = Path(settings.reports_dir)

@@ -16,7 +16,7 @@ from sklearn.base import clone
 
 from tabserve.model_store import ORIGIN_LABEL, RETRAINED, StoredModel, save_model
 from tabserve.predictor import Predictor
-from tabserve.settings import TrainingSettings
+from tabserve.settings import Settings
 from tabserve.training.trainer import evaluate_fitted, fingerprint, library_versions
 
 STAGE_LABEL = "stage"
@@ -50,12 +50,12 @@ def save_challenger(
     holdout: tuple[pd.DataFrame, pd.Series],
     y_train: pd.Series,
     lineage: dict[str, Any],
-    training: TrainingSettings,
+    settings: Settings,
     accepted: bool,
 ) -> str:
     """Save under the champion's name, labelled as retrained (never `NAME:latest`); return the tag."""
     evaluated = evaluate_fitted(
-        fitted.pipeline, champion.schema, str(champion.metadata["task"]), y_train, *holdout, training
+        fitted.pipeline, champion.schema, str(champion.metadata["task"]), y_train, *holdout, settings
     )
     metadata: dict[str, Any] = {
         **evaluated.metadata,

@@ -310,7 +310,7 @@ def _evaluate_and_hand_off(
             (x_hold, y_hold),
             y_train,
             lineage,
-            settings.training,
+            settings,
             verdict.accepted,
         )
     record["challenger"] = tag

@@ -58,6 +58,16 @@ class ServiceMetrics:
         self.quality = gauge(
             "tabserve_quality", "Quality on feedback labels vs reference", ["model", "metric", "window"]
         )
+        self.attribution_ndcg = gauge(
+            "tabserve_attribution_ndcg",
+            "nDCG of the window's column ranking by mean |attribution| against the training ranking",
+            ["model"],
+        )
+        self.attribution_share_change = gauge(
+            "tabserve_attribution_share_change",
+            "Change of a column's share of the total attribution, window minus training",
+            ["model", "feature"],
+        )
         self.last_run = gauge(
             "tabserve_monitor_last_run_timestamp_seconds", "Time of the last check", ["model"]
         )
@@ -133,6 +143,11 @@ class ServiceMetrics:
             self.prediction_drift.labels(model, summary["prediction"]["method"]).set(
                 summary["prediction"]["score"]
             )
+        attribution = summary.get("attribution")
+        if attribution:
+            self.attribution_ndcg.labels(model).set(attribution["ndcg"])
+            for feature, column in attribution["columns"].items():
+                self.attribution_share_change.labels(model, feature).set(column["change"])
         quality = summary.get("quality")
         if quality:
             self.quality.labels(model, quality["metric"], "reference").set(quality["reference"])

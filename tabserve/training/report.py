@@ -44,4 +44,20 @@ def report_lines(result: TrainingResult) -> list[str]:
                 f"  {label:<16} {figures['precision']:>9.4f} {figures['recall']:>8.4f} "
                 f"{figures['f1']:>8.4f} {int(figures['support']):>8}"
             )
+    return lines + importance_lines(result)
+
+
+def importance_lines(result: TrainingResult) -> list[str]:
+    """Per column, most moving first: mean |attribution| (how far it moves the output on the
+    reference sample) beside permutation importance (how much quality depends on it)."""
+    if not result.importance:
+        return []
+    attribution = result.attribution or {}
+    order = sorted(result.importance, key=lambda c: (-attribution.get(c, 0.0), -result.importance[c], c))
+    lines = [f"  {'column':<28} {'mean |attribution|':>18} {'permutation':>12}"]
+    for column in order:
+        moved = f"{attribution[column]:.4f}" if column in attribution else "-"
+        lines.append(f"  {column:<28} {moved:>18} {result.importance[column]:>12.4f}")
+    if result.attribution is None:
+        lines.append("  mean |attribution|: not measured (the 'explain' extra, shap, is not installed)")
     return lines

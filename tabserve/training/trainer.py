@@ -20,7 +20,8 @@ from tabserve.monitoring.estimated_quality import CALIBRATION_KEY, fit_calibrati
 from tabserve.pipeline import build_pipeline, make_estimator
 from tabserve.predictor import PREDICTION_COLUMN, TARGET_COLUMN, Predictor, native
 from tabserve.schema import FeatureSchema, coerce_frame, infer_roles
-from tabserve.settings import Settings, TrainingSettings
+from tabserve.settings import Settings
+from tabserve.training.attribution import ATTRIBUTION_KEY, attribution_importance
 from tabserve.training.evaluation import (
     classification_baseline,
     classification_metrics,
@@ -50,6 +51,8 @@ class TrainingResult:
     schema: FeatureSchema | None = None
     dropped: dict[str, str] = field(default_factory=dict)
     previous: tuple[str, dict[str, float]] | None = None  # the previous version's tag and metrics
+    importance: dict[str, float] = field(default_factory=dict)  # permutation importance per column
+    attribution: dict[str, float] | None = None  # mean |attribution| per column (None: no shap)
 
 
 def detect_task(target: pd.Series, configured: str) -> Literal["classification", "regression"]:
@@ -169,13 +172,15 @@ def evaluate_fitted(
     y_train: pd.Series,
     x_test: pd.DataFrame,
     y_test: pd.Series,
-    training: TrainingSettings,
+    settings: Settings,
 ) -> Evaluated:
     """Metrics against baselines, permutation importance, calibration and the reference sample.
 
     Shared by `train` and the retraining loop, so a retrained model carries everything a trained
-    one does (the drift alarm's weights, estimated quality's calibration, the reference).
+    one does (the drift alarm's weights, attribution importance, estimated quality's calibration,
+    the reference).
     """
+    training = settings.training
     classes = [native(c) for c in pipeline.classes_] if task == "classification" else None
     predictor = Predictor(pipeline, schema, tag="", classes=tuple(classes) if classes else None)
     scored = predictor.predict_frame(x_test)
@@ -219,6 +224,9 @@ def evaluate_fitted(
         "feature_importance": importance,
         "libraries": library_versions(),
     }
+    attribution = attribution_importance(predictor, reference, settings, training.random_state)
+    if attribution is not None:
+        metadata[ATTRIBUTION_KEY] = attribution
     if classes is not None:  # BentoML metadata cannot hold None
         metadata["classes"] = classes
         metadata["per_class"] = per_class
@@ -254,7 +262,7 @@ def train(settings: Settings, force: bool = False) -> TrainingResult:
         check_compatible(previous, task, classes, schema)
     logger.info("fitting %s on %d rows x %d features", spec.estimator, len(x_train), features.shape[1])
     pipeline.fit(x_train, y_train)
-    evaluated = evaluate_fitted(pipeline, schema, task, y_train, x_test, y_test, training)
+    evaluated = evaluate_fitted(pipeline, schema, task, y_train, x_test, y_test, settings)
     metadata: dict[str, Any] = {
         **evaluated.metadata,
         "target": data.target,
@@ -279,4 +287,6 @@ def train(settings: Settings, force: bool = False) -> TrainingResult:
         schema=schema,
         dropped=dropped,
         previous=(previous.tag, dict(previous.metadata.get("metrics", {}))) if previous is not None else None,
+        importance=dict(evaluated.metadata["feature_importance"]["mean"]),
+        attribution=evaluated.metadata.get(ATTRIBUTION_KEY, {}).get("mean_abs"),
     )

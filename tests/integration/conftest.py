@@ -27,6 +27,8 @@ serving:
   max_batch_records: 20
   max_body_bytes: 200000
   max_upload_bytes: 1000000
+  explanations:
+    max_batch_records: 5
 monitoring:
   metrics_refresh_s: 1
   min_samples: 100
