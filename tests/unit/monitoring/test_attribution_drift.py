@@ -13,8 +13,9 @@ import pytest
 from tabserve.model_store import StoredModel
 from tabserve.monitoring.drift import ATTRIBUTION_DRIFT
 from tabserve.monitoring.job import Window, run_job
+from tabserve.predictions.bulk_insert import insert_rows
 from tabserve.predictions.migration import ensure_schema
-from tabserve.predictions.store import insert_predictions, make_engine
+from tabserve.predictions.store import make_engine
 from tests.census import ROWS, census_like, settings_in
 
 
@@ -35,7 +36,7 @@ def log_frame(model: StoredModel, url: str, frame: pd.DataFrame) -> None:
     ]
     engine = make_engine(url)
     ensure_schema(engine)
-    insert_predictions(engine, rows)
+    insert_rows(engine, rows)
     engine.dispose()
 
 
