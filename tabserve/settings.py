@@ -19,6 +19,8 @@ from tabserve.errors import ConfigurationError
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configuration.yaml"
 CONFIG_PATH_ENV = "TABSERVE_CONFIG"
 BUILTIN_DATASET_PREFIX = "sklearn:"
+# Answered without an API key: health, metrics, the OpenAPI document and its page.
+OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/", "/static_content")
 
 
 class _Frozen(BaseModel):
@@ -122,6 +124,17 @@ class ServingSettings(_Frozen):
         description="Native (OpenMP, BLAS) threads per scoring process; null = cores // workers.",
     )
     tracing: TracingSettings = TracingSettings()
+    api_keys_required: bool = Field(
+        default=False,
+        description="Refuse to start without API keys (TABSERVE_API_KEYS or api_keys_file); the image: true.",
+    )
+    api_keys_file: str | None = Field(
+        default=None, description="name:sha256hex[:rights] per line; re-read when it changes (rotation)."
+    )
+    open_paths: list[str] = Field(
+        default_factory=lambda: list(OPEN_PATHS),
+        description="Paths answered without an API key (a folder covers what is under it).",
+    )
 
 
 class LiveDriftSettings(_Frozen):
@@ -386,6 +399,8 @@ class Settings(_Frozen):
 # env var -> (section, key): deployment-specific values only.
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TABSERVE_MODEL": ("serving", "model"),
+    "TABSERVE_API_KEYS_REQUIRED": ("serving", "api_keys_required"),
+    "TABSERVE_API_KEYS_FILE": ("serving", "api_keys_file"),
     "TABSERVE_WORKERS": ("serving", "workers"),
     "TABSERVE_DATABASE_URL": ("monitoring", "database_url"),
     "TABSERVE_REDIS_URL": ("streaming", "redis_url"),

@@ -16,6 +16,7 @@ import yaml
 from tabserve.model_store import StoredModel, get_model
 from tabserve.predictions.migration import upgrade as upgrade_schema
 from tabserve.predictions.store import make_engine
+from tabserve.serving.api_keys import hash_key
 from tests.factories import mixed_frame, write_csv
 from tests.postgres import temporary_database
 from tests.servers import REPO, bentoml_server
@@ -79,6 +80,28 @@ def service_env(test_config: Path, pg_url: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def service_url(default_model: StoredModel, service_env: dict[str, str], logs: Path) -> Iterator[str]:
     with bentoml_server(logs, service_env) as url:
+        yield url
+
+
+# API keys of the keyed service: the full one (every right but admin) and one per right.
+API_KEYS = {"full": "test-key-full", "scorer": "test-key-score", "labeller": "test-key-feedback"}
+API_KEY_RIGHTS = {"full": "", "scorer": ":score", "labeller": ":feedback"}
+
+
+def api_keys_env(keys: dict[str, str] = API_KEYS) -> str:
+    """TABSERVE_API_KEYS for `keys` (name -> key): hashes only, as an operator configures them."""
+    return ",".join(f"{name}:{hash_key(key)}{API_KEY_RIGHTS.get(name, '')}" for name, key in keys.items())
+
+
+def bearer(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_KEYS[name]}"}
+
+
+@pytest.fixture(scope="session")
+def keyed_service_url(default_model: StoredModel, service_env: dict[str, str], logs: Path) -> Iterator[str]:
+    """The service with API keys required (as the image runs it), sharing the session's database."""
+    env = {**service_env, "TABSERVE_API_KEYS": api_keys_env(), "TABSERVE_API_KEYS_REQUIRED": "true"}
+    with bentoml_server(logs, env) as url:
         yield url
 
 
