@@ -146,8 +146,32 @@ class LiveDriftSettings(_Frozen):
     min_rows: int = Field(default=200, ge=1, description="Fewer rows in the window: gauges not updated.")
 
 
+LogAction = Literal["keep", "drop", "hash", "bucket", "truncate"]
+
+
+class ColumnLogRule(_Frozen):
+    """What the prediction log keeps of one column (tabserve/predictions/log_policy.py)."""
+
+    action: LogAction
+    width: float | None = Field(default=None, gt=0, description="bucket: ranges of this width.")
+    edges: list[float] | None = Field(default=None, min_length=1, description="bucket: or these lower edges.")
+    chars: int = Field(default=4, ge=0, description="truncate: keep this many characters.")
+
+    @model_validator(mode="after")
+    def _bucket_ranges(self) -> ColumnLogRule:
+        if self.action == "bucket" and (self.width is None) == (self.edges is None):
+            raise ValueError("bucket needs one of width or edges")
+        if self.edges is not None and self.edges != sorted(set(self.edges)):
+            raise ValueError("edges must be increasing")
+        return self
+
+
 class MonitoringSettings(_Frozen):
     log_predictions: bool = True
+    log_policy: dict[str, LogAction | ColumnLogRule] = Field(
+        default_factory=dict,
+        description="column -> keep|drop|hash|bucket|truncate, or {action, width|edges|chars}; default keep.",
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; null = SQLite file at sqlite_path."
     )

@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 
 from tabserve.predictions.bulk_insert import insert_rows
 from tabserve.predictions.journal import Journal, adopt_journals
+from tabserve.predictions.log_policy import LogPolicy, log_policy
 from tabserve.predictions.migration import SchemaError, ensure_schema
 from tabserve.predictions.spool import (
     QUARANTINE_DIR,
@@ -82,7 +83,9 @@ class PredictionLogger:
         journal: bool = True,
         journal_fsync: bool = False,
         journal_segment_bytes: int = 16 * 1024 * 1024,
+        policy: LogPolicy | None = None,
     ) -> None:
+        self.policy = policy or LogPolicy({})
         self.engine = make_engine(database_url)
         self.spool_dir = spool_dir
         self.spool_dir.mkdir(parents=True, exist_ok=True)
@@ -135,8 +138,10 @@ class PredictionLogger:
 
     # -- producer side (request path) ------------------------------------------------------
     def log(self, rows: list[dict[str, Any]]) -> None:
-        """Journal, then queue: when this returns, the rows survive the death of this process."""
-        rows = with_log_ids(rows)
+        """Journal, then queue: when this returns, the rows survive the death of this process.
+
+        The log policy is applied here, first: nothing below ever holds a raw value it changes."""
+        rows = with_log_ids(self.policy.apply_rows(rows))
         payload = encode_rows(rows) if self.journal is not None else b""
         with self._count_lock:
             if self._stop.is_set():  # closed: no writer any more, the spool keeps them
@@ -348,6 +353,7 @@ def open_prediction_logger(settings: MonitoringSettings) -> PredictionLogger | N
     """The configured logger, or None when `monitoring.log_predictions` is off."""
     if not settings.log_predictions:
         return None
+    policy = log_policy(settings)  # before anything is created: a hash rule needs its key
     prepare_local_database(settings)
     return PredictionLogger(
         settings.url,
@@ -358,4 +364,5 @@ def open_prediction_logger(settings: MonitoringSettings) -> PredictionLogger | N
         journal=settings.journal,
         journal_fsync=settings.journal_fsync,
         journal_segment_bytes=settings.journal_segment_mb * 1024 * 1024,
+        policy=policy,
     )
