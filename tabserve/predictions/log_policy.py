@@ -102,14 +102,15 @@ class LogPolicy:
         return [{**row, "features": self.apply(row["features"])} for row in rows]
 
     def compared_schema(self, schema: FeatureSchema) -> FeatureSchema:
-        """The features drift can compare as logged: dropped ones left out; a number hashed or
-        truncated is text, compared as a category; a bucketed one stays a number."""
+        """The features drift can compare as logged: dropped ones (and text put in buckets, which
+        logs as missing) left out; a number hashed or truncated is text, compared as a category;
+        a bucketed number stays a number."""
         kept = []
         for feature in schema.features:
             rule = self.rules.get(feature.name)
             action = KEEP if rule is None else rule.action
-            if action == DROP:
-                continue
+            if action == DROP or (action == BUCKET and feature.kind != NUMERIC):
+                continue  # not logged, or logged empty (a bucket of text is missing): nothing to compare
             if action in (HASH, TRUNCATE) and feature.kind == NUMERIC:
                 feature = feature.model_copy(update={"kind": CATEGORICAL, "dtype": "object"})
             kept.append(feature)

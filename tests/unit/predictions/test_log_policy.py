@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -10,10 +11,12 @@ from pydantic import ValidationError
 
 from tabserve.errors import ConfigurationError
 from tabserve.predictions.log_policy import LOG_HASH_KEY_ENV, log_policy
+from tabserve.predictions.logger import PredictionLogger
 from tabserve.schema import FeatureSchema, FeatureSpec
 from tabserve.settings import ColumnLogRule, MonitoringSettings
 from tabserve.streaming.transport import Message
 from tabserve.streaming.worker import WITHHELD_FIELD, as_dead_letter
+from tests.factories import prediction_rows
 
 KEY = {LOG_HASH_KEY_ENV: "k" * 32}
 ROW = {"email": "ana@example.org", "name": "Ana Lopez", "age": 37.4, "city": "paris", "income": "51.5"}
@@ -95,6 +98,8 @@ def test_a_reference_frame_and_schema_in_the_log_form() -> None:
     )
     compared = policy.compared_schema(schema)
     assert compared.names == ["email", "age", "n"]
+    bucketed_text = policy_of({"email": {"action": "bucket", "width": 1}}).compared_schema(schema)
+    assert "email" not in bucketed_text.names
     assert compared.numeric == ["age"] and compared.categorical == ["email", "n"]
 
 
@@ -107,3 +112,45 @@ def test_a_dead_letter_keeps_the_record_under_the_policy_or_withholds_it() -> No
     unreadable = as_dead_letter(Message("2-0", {"record": '{"email": "ana@example.org", '}), policy)
     assert "ana" not in json.dumps(unreadable.fields) and WITHHELD_FIELD in unreadable.fields
     assert as_dead_letter(message, policy_of({})) is message
+
+
+def raw_hits(folder: Path, values: tuple[str, ...]) -> list[str]:
+    """Every file under `folder` holding one of `values` (as bytes, whatever the file's format)."""
+    return [
+        f"{path.name}: {value}"
+        for path in folder.rglob("*")
+        if path.is_file()
+        for value in values
+        if value.encode() in path.read_bytes()
+    ]
+
+
+@pytest.mark.parametrize("action", ["keep", "drop", "hash", "bucket", "truncate"])
+def test_the_journal_and_the_spool_never_hold_what_the_policy_changes(tmp_path: Path, action: str) -> None:
+    """A database that cannot be reached: every row is journalled, then spooled to local files."""
+    settings = MonitoringSettings(
+        log_policy={"email": action, "name": action}
+        if action != "bucket"
+        else {
+            "email": ColumnLogRule(action="bucket", width=1),
+            "name": ColumnLogRule(action="bucket", width=1),
+        },
+        database_url=f"sqlite:///{tmp_path / 'missing-dir' / 'log.db'}",
+        spool_dir=str(tmp_path / "spool"),
+    )
+    logger = PredictionLogger(
+        settings.url, Path(settings.spool_dir), min_backoff_s=0.01, policy=log_policy(settings, KEY)
+    )
+    rows = prediction_rows("r", 0, 3)
+    for row in rows:
+        row["features"] = dict(ROW)
+    logger.log(rows)
+    journalled = raw_hits(tmp_path / "spool", (ROW["email"], ROW["name"]))  # before any write
+    logger.close()
+    spooled = raw_hits(tmp_path / "spool", (ROW["email"], ROW["name"]))
+    assert logger.spooled_files()  # the rows are there, in the log's form
+    if action == "keep":  # the control: the search finds what is there
+        assert journalled and spooled
+    else:
+        assert journalled == [] and spooled == []
+        assert ROW["city"].encode() in b"".join(path.read_bytes() for path in logger.spooled_files())
