@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -19,7 +20,13 @@ from tabserve.streaming.worker import WITHHELD_FIELD, as_dead_letter
 from tests.factories import prediction_rows
 
 KEY = {LOG_HASH_KEY_ENV: "k" * 32}
-ROW = {"email": "ana@example.org", "name": "Ana Lopez", "age": 37.4, "city": "paris", "income": "51.5"}
+ROW: dict[str, Any] = {
+    "email": "ana@example.org",
+    "name": "Ana Lopez",
+    "age": 37.4,
+    "city": "paris",
+    "income": "51.5",
+}
 
 
 def policy_of(rules: dict[str, object], environ: dict[str, str] = KEY):  # type: ignore[no-untyped-def]
@@ -128,15 +135,13 @@ def raw_hits(folder: Path, values: tuple[str, ...]) -> list[str]:
 @pytest.mark.parametrize("action", ["keep", "drop", "hash", "bucket", "truncate"])
 def test_the_journal_and_the_spool_never_hold_what_the_policy_changes(tmp_path: Path, action: str) -> None:
     """A database that cannot be reached: every row is journalled, then spooled to local files."""
-    settings = MonitoringSettings(
-        log_policy={"email": action, "name": action}
-        if action != "bucket"
-        else {
-            "email": ColumnLogRule(action="bucket", width=1),
-            "name": ColumnLogRule(action="bucket", width=1),
-        },
-        database_url=f"sqlite:///{tmp_path / 'missing-dir' / 'log.db'}",
-        spool_dir=str(tmp_path / "spool"),
+    rule: Any = {"action": "bucket", "width": 1} if action == "bucket" else action
+    settings = MonitoringSettings.model_validate(
+        {
+            "log_policy": {"email": rule, "name": rule},
+            "database_url": f"sqlite:///{tmp_path / 'missing-dir' / 'log.db'}",
+            "spool_dir": str(tmp_path / "spool"),
+        }
     )
     logger = PredictionLogger(
         settings.url, Path(settings.spool_dir), min_backoff_s=0.01, policy=log_policy(settings, KEY)
