@@ -17,7 +17,7 @@ from tabserve.model_store import StoredModel, get_model
 from tabserve.predictions.migration import upgrade as upgrade_schema
 from tabserve.predictions.store import make_engine
 from tabserve.serving.api_keys import hash_key
-from tests.factories import mixed_frame, write_csv
+from tests.factories import mixed_frame, personal_frame, write_csv
 from tests.postgres import temporary_database
 from tests.servers import REPO, bentoml_server
 
@@ -117,6 +117,16 @@ def mixed_model(tmp_path_factory: pytest.TempPathFactory) -> StoredModel:
     data = write_csv(mixed_frame(), tmp_path_factory.mktemp("data") / "mixed.csv")
     run_train("--data", str(data), "--target", "label", "--name", "mixed")
     return get_model("mixed:latest")
+
+
+@pytest.fixture(scope="session")
+def personal_model(tmp_path_factory: pytest.TempPathFactory) -> StoredModel:
+    """A model whose features include an email and a name (the log policy tests)."""
+    data = write_csv(personal_frame(), tmp_path_factory.mktemp("data") / "personal.csv")
+    run_train("--data", str(data), "--target", "label", "--name", "personal")
+    model = get_model("personal:latest")
+    assert {"email", "name"} <= set(model.schema.categorical)  # features the model uses
+    return model
 
 
 ADMIN_TOKEN = "test-admin-token"

@@ -15,19 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
-from tabserve.model_store import StoredModel, get_model
+from tabserve.model_store import StoredModel
 from tabserve.predictions.log_policy import LOG_HASH_KEY_ENV
-from tests.factories import write_csv
-from tests.integration.conftest import run_train
+from tests.factories import EMAIL, NAME, TRAINING_EMAIL, raw_hits
 from tests.servers import bentoml_server, run_tabserve
 
-EMAIL, NAME = "zed.secret@example.org", "Zed Secretname"
-TRAINING_EMAIL = "ana@example.org"  # in the model's reference sample
 ROWS = 30
 POLICIES = {
     "keep": "keep",
@@ -36,24 +31,6 @@ POLICIES = {
     "bucket": {"action": "bucket", "width": 10},
     "truncate": {"action": "truncate", "chars": 3},
 }
-
-
-def personal_frame(rows: int = 300, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    income = rng.normal(50, 15, rows).round(2)
-    emails = rng.choice([TRAINING_EMAIL, "bo@example.org", "cy@example.org", "di@example.org"], rows)
-    names = rng.choice(["Ana Lopez", "Bo Chen", "Cy Diaz", "Di Evans"], rows)
-    label = np.where(income + (names == "Bo Chen") * 10 > 55, "yes", "no")
-    return pd.DataFrame({"income": income, "email": emails, "name": names, "label": label})
-
-
-@pytest.fixture(scope="module")
-def personal_model(tmp_path_factory: pytest.TempPathFactory) -> StoredModel:
-    data = write_csv(personal_frame(), tmp_path_factory.mktemp("data") / "personal.csv")
-    run_train("--data", str(data), "--target", "label", "--name", "personal")
-    model = get_model("personal:latest")
-    assert {"email", "name"} <= set(model.schema.categorical)  # features the model uses
-    return model
 
 
 @pytest.fixture(params=list(POLICIES))
@@ -102,13 +79,7 @@ def wait_for_rows(database: Path, rows: int) -> None:
 
 
 def hits(folder: Path, values: tuple[str, ...]) -> list[str]:
-    return [
-        f"{path.relative_to(folder)}: {value}"
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and path.name != "configuration.yaml"
-        for value in values
-        if value.encode() in path.read_bytes()
-    ]
+    return raw_hits(folder, values, skip="configuration.yaml")
 
 
 def test_nothing_written_anywhere_holds_a_value_the_policy_changes(policy_run: tuple[str, Path]) -> None:

@@ -17,7 +17,7 @@ from tabserve.schema import FeatureSchema, FeatureSpec
 from tabserve.settings import ColumnLogRule, MonitoringSettings
 from tabserve.streaming.transport import Message
 from tabserve.streaming.worker import WITHHELD_FIELD, as_dead_letter
-from tests.factories import prediction_rows
+from tests.factories import prediction_rows, raw_hits
 
 KEY = {LOG_HASH_KEY_ENV: "k" * 32}
 ROW: dict[str, Any] = {
@@ -119,17 +119,6 @@ def test_a_dead_letter_keeps_the_record_under_the_policy_or_withholds_it() -> No
     unreadable = as_dead_letter(Message("2-0", {"record": '{"email": "ana@example.org", '}), policy)
     assert "ana" not in json.dumps(unreadable.fields) and WITHHELD_FIELD in unreadable.fields
     assert as_dead_letter(message, policy_of({})) is message
-
-
-def raw_hits(folder: Path, values: tuple[str, ...]) -> list[str]:
-    """Every file under `folder` holding one of `values` (as bytes, whatever the file's format)."""
-    return [
-        f"{path.name}: {value}"
-        for path in folder.rglob("*")
-        if path.is_file()
-        for value in values
-        if value.encode() in path.read_bytes()
-    ]
 
 
 @pytest.mark.parametrize("action", ["keep", "drop", "hash", "bucket", "truncate"])
