@@ -254,6 +254,7 @@ class TabularModel:
                 raise FeedbackError(
                     HTTPStatus.CONFLICT, "the prediction log is off (monitoring.log_predictions: false)"
                 )
+            self._check_sampled(items)
             return {"stored": self._store_labels([LabelUpdate(**item.model_dump()) for item in items])}
         except FeedbackError as error:
             ctx.response.status_code = error.status
@@ -292,6 +293,7 @@ class TabularModel:
                 raise FeedbackError(
                     HTTPStatus.CONFLICT, "the prediction log is off (monitoring.log_predictions: false)"
                 )
+            self._check_sampled(items)
             events = [OutcomeEvent(**item.model_dump()) for item in items]
             kinds = SETTINGS.deployment.outcomes
             return self._once_logged(lambda: record_outcomes(self.engine, events, kinds))
@@ -300,6 +302,18 @@ class TabularModel:
             if error.status == HTTPStatus.UNAUTHORIZED:
                 ctx.response.headers["WWW-Authenticate"] = "Bearer"
             return {"error": str(error)}
+
+    def _check_sampled(self, items: list[Feedback] | list[Outcome]) -> None:
+        """A 404 that says why, at once, for a request the log's sample left out."""
+        assert self.prediction_logger is not None
+        left_out = [item.request_id for item in items if not self.prediction_logger.keeps(item.request_id)]
+        if left_out:
+            rate = SETTINGS.monitoring.log_sample_rate
+            raise FeedbackError(
+                HTTPStatus.NOT_FOUND,
+                f"request {left_out[0]} was not logged: monitoring.log_sample_rate={rate} logs a share "
+                f"of requests ({len(left_out)} of {len(items)} in this call); nothing stored",
+            )
 
     def _store_labels(self, pairs: list[LabelUpdate]) -> int:
         return self._once_logged(lambda: record_feedback(self.engine, pairs, self._classes_of))

@@ -168,6 +168,9 @@ class ColumnLogRule(_Frozen):
 
 class MonitoringSettings(_Frozen):
     log_predictions: bool = True
+    log_sample_rate: float = Field(
+        default=1.0, gt=0, le=1, description="Share of requests logged, chosen by request id (1: all)."
+    )
     log_policy: dict[str, LogAction | ColumnLogRule] = Field(
         default_factory=dict,
         description="column -> keep|drop|hash|bucket|truncate, or {action, width|edges|chars}; default keep.",

@@ -32,12 +32,27 @@ from typing import Any
 import pandas as pd
 
 from tabserve.errors import ConfigurationError
+from tabserve.predictions.tables import SHADOW_SUFFIX
 from tabserve.schema import CATEGORICAL, NUMERIC, FeatureSchema
 from tabserve.settings import ColumnLogRule, MonitoringSettings
 
 LOG_HASH_KEY_ENV = "TABSERVE_LOG_HASH_KEY"
 HASH_CHARS = 32  # 128 bits of the HMAC: no collision among a log's distinct values
 KEEP, DROP, HASH, BUCKET, TRUNCATE = "keep", "drop", "hash", "bucket", "truncate"
+
+
+def sampled(request_id: str, rate: float) -> bool:
+    """Pure: whether the log keeps this request at `rate`, decided by its id alone.
+
+    A hash, not a coin: every worker and replica decides the same for one id, a shadow's copy
+    (`<id>:shadow`) follows its request, and feedback for an id that was not kept can be told so.
+    The ids are random (uuid4), so the kept share is a uniform sample: drift and quality on it
+    estimate those of all requests."""
+    if rate >= 1:
+        return True
+    base = request_id.removesuffix(SHADOW_SUFFIX)
+    unit = int.from_bytes(hashlib.blake2b(base.encode(), digest_size=8).digest(), "big") / 2**64
+    return unit < rate
 
 
 def _number(value: Any) -> float | None:

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from tabserve.errors import ConfigurationError
-from tabserve.predictions.log_policy import LOG_HASH_KEY_ENV, log_policy
+from tabserve.predictions.log_policy import LOG_HASH_KEY_ENV, log_policy, sampled
 from tabserve.predictions.logger import PredictionLogger
 from tabserve.schema import FeatureSchema, FeatureSpec
 from tabserve.settings import ColumnLogRule, MonitoringSettings
@@ -148,3 +148,39 @@ def test_the_journal_and_the_spool_never_hold_what_the_policy_changes(tmp_path: 
     else:
         assert journalled == [] and spooled == []
         assert ROW["city"].encode() in b"".join(path.read_bytes() for path in logger.spooled_files())
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.3, 0.5, 0.9])
+def test_the_logged_share_is_the_sample_rate_within_binomial_bounds(rate: float) -> None:
+    """Over 20 batches of 2,000 random request ids: each share within 4.5 standard deviations,
+    and the batches' spread itself binomial (not a fixed pattern that happens to average right)."""
+    import uuid
+
+    n, batches = 2000, 20
+    counts = [sum(sampled(uuid.uuid4().hex, rate) for _ in range(n)) for _ in range(batches)]
+    sd = (n * rate * (1 - rate)) ** 0.5
+    assert all(abs(count - n * rate) <= 4.5 * sd for count in counts), counts
+    variance = sum((count - n * rate) ** 2 for count in counts) / batches
+    assert 0.2 * sd**2 < variance < 3.0 * sd**2, (variance, sd**2)
+
+
+def test_a_shadow_copy_follows_its_request_and_the_decision_is_stable() -> None:
+    ids = [f"req-{i}" for i in range(500)]
+    assert [sampled(i, 0.4) for i in ids] == [sampled(f"{i}:shadow", 0.4) for i in ids]
+    assert [sampled(i, 0.4) for i in ids] == [sampled(i, 0.4) for i in ids]
+    assert all(sampled(i, 1.0) for i in ids)
+
+
+def test_the_logger_keeps_only_the_sampled_requests(tmp_path: Path) -> None:
+    logger = PredictionLogger(f"sqlite:///{tmp_path / 'log.db'}", tmp_path / "spool", sample_rate=0.5)
+    rows = prediction_rows("s", 0, 400)
+    logger.log(rows)
+    logger.close()
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    with engine.connect() as connection:
+        logged = {row[0] for row in connection.execute(sqlalchemy.text("SELECT request_id FROM predictions"))}
+    engine.dispose()
+    assert logged == {row["request_id"] for row in rows if sampled(row["request_id"], 0.5)}
+    assert 400 * 0.5 - 4.5 * 10 <= len(logged) <= 400 * 0.5 + 4.5 * 10  # sd = sqrt(400 * 0.25) = 10
