@@ -23,6 +23,7 @@ from tabserve.predictions.logger import open_prediction_logger
 from tabserve.predictions.migration import stop_if_behind
 from tabserve.predictions.outcomes import OutcomeEvent
 from tabserve.predictions.store import make_engine
+from tabserve.serving.api_key_guard import ApiKeyGuard, access_control, warn_if_open
 from tabserve.serving.explanations import Explained, ExplainedBatch, ServedExplanations, lookup_app
 from tabserve.serving.feedback import (
     FEEDBACK_TOKEN_ENV,
@@ -46,6 +47,9 @@ from tabserve.settings import load_settings
 SETTINGS = load_settings()
 stop_if_behind(SETTINGS.monitoring)  # before any worker: `tabserve db upgrade` first, if it must
 quiet_client_errors()  # a client's mistake is one WARNING line in the log, not a traceback
+ACCESS = access_control(SETTINGS.serving)  # API keys (docs/privacy.md); a missing required key stops here
+if bentoml.server_context.worker_index is None:  # the serving process, not each worker: one line
+    warn_if_open(ACCESS)
 # Every variant, looked up once; a missing one fails here, with how to train one.
 MODELS = {name: get_model(tag) for name, tag in SETTINGS.variants.items()}
 STORED = MODELS[str(SETTINGS.policy.primary)]  # the request schema and example come from it
@@ -65,7 +69,8 @@ Records = Annotated[
 
 # Feedback for a prediction another worker has not written yet waits this many flush intervals.
 FEEDBACK_WAIT_INTERVALS, FEEDBACK_POLL_S = 10, 0.05
-FEEDBACK_TOKEN = os.environ.get(FEEDBACK_TOKEN_ENV) or None  # read once, at start-up
+# Read once, at start-up; API keys with the feedback right take its place (one Bearer header).
+FEEDBACK_TOKEN = None if ACCESS.ring else os.environ.get(FEEDBACK_TOKEN_ENV) or None
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: a 400 here, not a 500 at the insert
 RequestId = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
 # A label in its JSON type or as its text (1 or "1", true or "True").
@@ -282,6 +287,7 @@ class TabularModel:
                 raise FeedbackError(
                     HTTPStatus.CONFLICT, "the prediction log is off (monitoring.log_predictions: false)"
                 )
+            self._check_sampled(items)
             return {"stored": self._store_labels([LabelUpdate(**item.model_dump()) for item in items])}
         except FeedbackError as error:
             ctx.response.status_code = error.status
@@ -320,6 +326,7 @@ class TabularModel:
                 raise FeedbackError(
                     HTTPStatus.CONFLICT, "the prediction log is off (monitoring.log_predictions: false)"
                 )
+            self._check_sampled(items)
             events = [OutcomeEvent(**item.model_dump()) for item in items]
             kinds = SETTINGS.deployment.outcomes
             return self._once_logged(lambda: record_outcomes(self.engine, events, kinds))
@@ -328,6 +335,18 @@ class TabularModel:
             if error.status == HTTPStatus.UNAUTHORIZED:
                 ctx.response.headers["WWW-Authenticate"] = "Bearer"
             return {"error": str(error)}
+
+    def _check_sampled(self, items: list[Feedback] | list[Outcome]) -> None:
+        """A 404 that says why, at once, for a request the log's sample left out."""
+        assert self.prediction_logger is not None
+        left_out = [item.request_id for item in items if not self.prediction_logger.keeps(item.request_id)]
+        if left_out:
+            rate = SETTINGS.monitoring.log_sample_rate
+            raise FeedbackError(
+                HTTPStatus.NOT_FOUND,
+                f"request {left_out[0]} was not logged: monitoring.log_sample_rate={rate} logs a share "
+                f"of requests ({len(left_out)} of {len(items)} in this call); nothing stored",
+            )
 
     def _store_labels(self, pairs: list[LabelUpdate]) -> int:
         return self._once_logged(lambda: record_feedback(self.engine, pairs, self._classes_of))
@@ -377,8 +396,9 @@ LIMITS = HttpLimits(
     json_paths=frozenset(route for name, route in _ROUTES.items() if name not in UPLOAD_APIS),
     upload_paths=frozenset(f"{_ROUTES[name]}{tail}" for name in UPLOAD_APIS for tail in ("", "/submit")),
 )
+TabularModel.add_asgi_middleware(ApiKeyGuard, control=ACCESS)  # type: ignore[attr-defined]  # first: outermost
 TabularModel.add_asgi_middleware(RequestGuard, limits=LIMITS)  # type: ignore[attr-defined]
-TabularModel.add_asgi_middleware(OpenApiAmendments)  # type: ignore[attr-defined]
+TabularModel.add_asgi_middleware(OpenApiAmendments, protects=ACCESS.protects)  # type: ignore[attr-defined]
 # Each upload's own task id (issue 12: never a shared one), linked to BentoML's for /submit.
 TabularModel.add_asgi_middleware(  # type: ignore[attr-defined]
     TaskIds, path=_ROUTES["score_file"], task_dir=Path(SETTINGS.serving.task_dir)

@@ -19,6 +19,8 @@ from tabserve.errors import ConfigurationError
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configuration.yaml"
 CONFIG_PATH_ENV = "TABSERVE_CONFIG"
 BUILTIN_DATASET_PREFIX = "sklearn:"
+# Answered without an API key: health, metrics, the OpenAPI document and its page.
+OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/", "/static_content")
 
 
 class _Frozen(BaseModel):
@@ -152,6 +154,17 @@ class ServingSettings(_Frozen):
     )
     tracing: TracingSettings = TracingSettings()
     explanations: ExplanationSettings = ExplanationSettings()
+    api_keys_required: bool = Field(
+        default=False,
+        description="Refuse to start without API keys (TABSERVE_API_KEYS or api_keys_file); the image: true.",
+    )
+    api_keys_file: str | None = Field(
+        default=None, description="name:sha256hex[:rights] per line; re-read when it changes (rotation)."
+    )
+    open_paths: list[str] = Field(
+        default_factory=lambda: list(OPEN_PATHS),
+        description="Paths answered without an API key (a folder covers what is under it).",
+    )
 
 
 class LiveDriftSettings(_Frozen):
@@ -163,8 +176,35 @@ class LiveDriftSettings(_Frozen):
     min_rows: int = Field(default=200, ge=1, description="Fewer rows in the window: gauges not updated.")
 
 
+LogAction = Literal["keep", "drop", "hash", "bucket", "truncate"]
+
+
+class ColumnLogRule(_Frozen):
+    """What the prediction log keeps of one column (tabserve/predictions/log_policy.py)."""
+
+    action: LogAction
+    width: float | None = Field(default=None, gt=0, description="bucket: ranges of this width.")
+    edges: list[float] | None = Field(default=None, min_length=1, description="bucket: or these lower edges.")
+    chars: int = Field(default=4, ge=0, description="truncate: keep this many characters.")
+
+    @model_validator(mode="after")
+    def _bucket_ranges(self) -> ColumnLogRule:
+        if self.action == "bucket" and (self.width is None) == (self.edges is None):
+            raise ValueError("bucket needs one of width or edges")
+        if self.edges is not None and self.edges != sorted(set(self.edges)):
+            raise ValueError("edges must be increasing")
+        return self
+
+
 class MonitoringSettings(_Frozen):
     log_predictions: bool = True
+    log_sample_rate: float = Field(
+        default=1.0, gt=0, le=1, description="Share of requests logged, chosen by request id (1: all)."
+    )
+    log_policy: dict[str, LogAction | ColumnLogRule] = Field(
+        default_factory=dict,
+        description="column -> keep|drop|hash|bucket|truncate, or {action, width|edges|chars}; default keep.",
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; null = SQLite file at sqlite_path."
     )
@@ -480,6 +520,8 @@ class Settings(_Frozen):
 # env var -> (section, key): deployment-specific values only.
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TABSERVE_MODEL": ("serving", "model"),
+    "TABSERVE_API_KEYS_REQUIRED": ("serving", "api_keys_required"),
+    "TABSERVE_API_KEYS_FILE": ("serving", "api_keys_file"),
     "TABSERVE_WORKERS": ("serving", "workers"),
     "TABSERVE_DATABASE_URL": ("monitoring", "database_url"),
     "TABSERVE_REDIS_URL": ("streaming", "redis_url"),

@@ -6,6 +6,7 @@ bind 127.0.0.1.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import time
 
@@ -14,6 +15,9 @@ import httpx
 READY_TIMEOUT_S = 120
 POLL_S = 0.05
 INSPECT_EVERY_S = 1.0
+# The image requires API keys (bentofile.yaml): every container `serve` starts gets this one.
+IMAGE_API_KEY = "image-test-key"
+AUTH = {"Authorization": f"Bearer {IMAGE_API_KEY}"}
 
 
 class ContainerError(RuntimeError):
@@ -51,7 +55,10 @@ def wait_ready(name: str, url: str, timeout_s: float = READY_TIMEOUT_S) -> float
     raise ContainerError(f"container {name} not ready after {timeout_s:.0f} s:\n{logs(name)}")
 
 
-def serve(name: str, image: str, port: int, options: tuple[str, ...] = ()) -> str:
-    """Start `serve` on 127.0.0.1:`port` (not waiting for it); its base URL."""
-    run_detached(name, image, "serve", "--host", "127.0.0.1", "--port", str(port), options=options)
+def serve(name: str, image: str, port: int, options: tuple[str, ...] = (), keyed: bool = True) -> str:
+    """Start `serve` on 127.0.0.1:`port` (not waiting for it), with `IMAGE_API_KEY` unless not
+    `keyed`; its base URL."""
+    digest = hashlib.sha256(IMAGE_API_KEY.encode()).hexdigest()
+    keys = ("-e", f"TABSERVE_API_KEYS=image:{digest}") if keyed else ()
+    run_detached(name, image, "serve", "--host", "127.0.0.1", "--port", str(port), options=(*keys, *options))
     return f"http://127.0.0.1:{port}"

@@ -27,6 +27,32 @@ def mixed_frame(rows: int = 400, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
+# A person's email and name never seen in training: the log policy tests search for them.
+EMAIL, NAME = "zed.secret@example.org", "Zed Secretname"
+TRAINING_EMAIL = "ana@example.org"  # in the personal model's reference sample
+
+
+def personal_frame(rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """An email and a name column (few values: categorical features the model uses) and an income."""
+    rng = np.random.default_rng(seed)
+    income = rng.normal(50, 15, rows).round(2)
+    emails = rng.choice([TRAINING_EMAIL, "bo@example.org", "cy@example.org", "di@example.org"], rows)
+    names = rng.choice(["Ana Lopez", "Bo Chen", "Cy Diaz", "Di Evans"], rows)
+    label = np.where(income + (names == "Bo Chen") * 10 > 55, "yes", "no")
+    return pd.DataFrame({"income": income, "email": emails, "name": names, "label": label})
+
+
+def raw_hits(folder: Path, values: tuple[str, ...], skip: str = "") -> list[str]:
+    """Every file under `folder` holding one of `values`, searched as bytes whatever its format."""
+    return [
+        f"{path.relative_to(folder)}: {value}"
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != skip
+        for value in values
+        if value.encode() in path.read_bytes()
+    ]
+
+
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     frame.to_csv(path, index=False)
     return path

@@ -25,7 +25,11 @@ def schema_diff(engine: Engine) -> list[object]:
 
 
 def diff_names(engine: Engine) -> list[tuple[str, str]]:
-    return [(change[0], change[1].name) for change in schema_diff(engine)]  # type: ignore[index]
+    """(kind, name) of each difference; an added column is ("add_column", its name)."""
+    return [
+        (change[0], (change[3] if change[0] == "add_column" else change[1]).name)  # type: ignore[index]
+        for change in schema_diff(engine)
+    ]
 
 
 def migrate_to(engine: Engine, revision: str) -> None:

@@ -31,6 +31,7 @@ from tabserve.monitoring.report_verdict import verdict_section, with_verdict
 from tabserve.monitoring.retention import prune_reports, report_stamp
 from tabserve.monitoring.sample import drift_sample_rows
 from tabserve.monitoring.table import ordered_features
+from tabserve.predictions.log_policy import log_policy
 from tabserve.predictions.migration import ensure_schema
 from tabserve.predictions.store import load_window, make_engine, prepare_local_database, save_run
 from tabserve.settings import MonitoringSettings
@@ -118,10 +119,15 @@ def run_job(
     steps.set_postfix_str("comparing with reference")
     importance = stored.metadata.get(IMPORTANCE_KEY, {}).get("mean")
     reference = stored.load_reference()
+    # The log keeps what monitoring.log_policy lets it keep: the reference is compared in that form,
+    # and the window cannot be re-scored (for estimated quality) once a feature was changed.
+    policy = log_policy(settings)
+    rescorable = not policy.changes(stored.schema.names)
     enough = len(current) >= settings.min_samples  # else no verdict: nothing is scored
-    proba = window_probabilities(stored, current) if enough else None
+    proba = window_probabilities(stored, current) if enough and rescorable else None
     series = _quality_series(stored, current, reference, classifier, proba, settings.min_labels)
-    result, snapshot = compare(reference, current, stored.schema, classifier, settings, importance, series)
+    as_logged, schema = policy.apply_frame(reference), policy.compared_schema(stored.schema)
+    result, snapshot = compare(as_logged, current, schema, classifier, settings, importance, series)
     if proba is not None:  # estimate quality without labels
         estimated = estimate_for_window(stored, proba, settings.estimated_metric, settings.quality_drop)
         result = replace(result, estimated_quality=estimated)

@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tabserve.model_store import StoredModel
 from tabserve.monitoring.estimated_quality import CALIBRATION_KEY, estimate_quality, probability_matrix
 from tabserve.monitoring.live_drift import Baseline, baseline_of, live_drift
+from tabserve.predictions.log_policy import LogPolicy, log_policy
 from tabserve.predictions.store import predictions
 from tabserve.predictor import PREDICTION_COLUMN
 from tabserve.settings import LiveDriftSettings, MonitoringSettings
@@ -112,8 +113,10 @@ class LiveDriftRefresher:
         models: Mapping[str, StoredModel],
         settings: LiveDriftSettings,
         gauges: LiveGauges,
+        policy: LogPolicy | None = None,
     ) -> None:
         self.engine, self.models, self.settings, self.gauges = engine, models, settings, gauges
+        self.policy = policy or LogPolicy({})  # the log's form: the baselines are made in it
         self._baselines: dict[str, Baseline] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="live-drift", daemon=True)
@@ -126,7 +129,10 @@ class LiveDriftRefresher:
         if variant not in self._baselines:
             stored = self.models[variant]
             classifier = stored.classes is not None
-            self._baselines[variant] = baseline_of(stored.load_reference(), stored.schema, classifier)
+            reference = self.policy.apply_frame(stored.load_reference())
+            self._baselines[variant] = baseline_of(
+                reference, self.policy.compared_schema(stored.schema), classifier
+            )
         return self._baselines[variant]
 
     def refresh(self) -> None:
@@ -180,4 +186,6 @@ def start_live_drift(
     worker = bentoml.server_context.worker_index
     if not (settings.live_drift.enabled and settings.log_predictions) or worker not in (None, FIRST_WORKER):
         return None
-    return LiveDriftRefresher(engine, models, settings.live_drift, live_gauges()).start()
+    return LiveDriftRefresher(
+        engine, models, settings.live_drift, live_gauges(), log_policy(settings)
+    ).start()

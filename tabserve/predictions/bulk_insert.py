@@ -22,7 +22,17 @@ from sqlalchemy import JSON, Engine
 
 from tabserve.predictions.store import predictions, with_log_ids
 
-COLUMNS = ("log_id", "request_id", "ts", "model", "variant", "features", "prediction", "probabilities")
+COLUMNS = (
+    "log_id",
+    "request_id",
+    "ts",
+    "model",
+    "variant",
+    "features",
+    "prediction",
+    "probabilities",
+    "api_key",
+)
 JSON_COLUMNS = frozenset(name for name in COLUMNS if isinstance(predictions.c[name].type, JSON))
 
 
@@ -62,6 +72,7 @@ def insert_rows(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
                 orjson.dumps(row["features"]).decode(),
                 orjson.dumps(row["prediction"]).decode(),
                 orjson.dumps(row.get("probabilities")).decode(),
+                row.get("api_key"),  # the API key's name (issue 22); None: keys off, or a job
             )
         )
     with engine.begin() as connection:

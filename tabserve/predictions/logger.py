@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 
 from tabserve.predictions.bulk_insert import insert_rows
 from tabserve.predictions.journal import Journal, adopt_journals
+from tabserve.predictions.log_policy import LogPolicy, log_policy, sampled
 from tabserve.predictions.migration import SchemaError, ensure_schema
 from tabserve.predictions.spool import (
     QUARANTINE_DIR,
@@ -82,7 +83,11 @@ class PredictionLogger:
         journal: bool = True,
         journal_fsync: bool = False,
         journal_segment_bytes: int = 16 * 1024 * 1024,
+        policy: LogPolicy | None = None,
+        sample_rate: float = 1.0,
     ) -> None:
+        self.policy = policy or LogPolicy({})
+        self.sample_rate = sample_rate
         self.engine = make_engine(database_url)
         self.spool_dir = spool_dir
         self.spool_dir.mkdir(parents=True, exist_ok=True)
@@ -135,8 +140,15 @@ class PredictionLogger:
 
     # -- producer side (request path) ------------------------------------------------------
     def log(self, rows: list[dict[str, Any]]) -> None:
-        """Journal, then queue: when this returns, the rows survive the death of this process."""
-        rows = with_log_ids(rows)
+        """Journal, then queue: when this returns, the rows survive the death of this process.
+
+        The sample and the log policy are applied here, first: nothing below ever holds a row
+        left out or a raw value the policy changes."""
+        if self.sample_rate < 1:
+            rows = [row for row in rows if self.keeps(row["request_id"])]
+            if not rows:
+                return
+        rows = with_log_ids(self.policy.apply_rows(rows))
         payload = encode_rows(rows) if self.journal is not None else b""
         with self._count_lock:
             if self._stop.is_set():  # closed: no writer any more, the spool keeps them
@@ -152,6 +164,10 @@ class PredictionLogger:
                     self._append_to_journal(payload)
                 return
         self._spool(rows)
+
+    def keeps(self, request_id: str) -> bool:
+        """Whether this request is in the log's sample (`monitoring.log_sample_rate`)."""
+        return sampled(request_id, self.sample_rate)
 
     def _append_to_journal(self, payload: bytes) -> None:
         assert self.journal is not None
@@ -348,6 +364,7 @@ def open_prediction_logger(settings: MonitoringSettings) -> PredictionLogger | N
     """The configured logger, or None when `monitoring.log_predictions` is off."""
     if not settings.log_predictions:
         return None
+    policy = log_policy(settings)  # before anything is created: a hash rule needs its key
     prepare_local_database(settings)
     return PredictionLogger(
         settings.url,
@@ -358,4 +375,6 @@ def open_prediction_logger(settings: MonitoringSettings) -> PredictionLogger | N
         journal=settings.journal,
         journal_fsync=settings.journal_fsync,
         journal_segment_bytes=settings.journal_segment_mb * 1024 * 1024,
+        policy=policy,
+        sample_rate=settings.log_sample_rate,
     )

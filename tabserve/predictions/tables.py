@@ -44,6 +44,8 @@ predictions = Table(
     Column("probabilities", JSON),
     Column("label", JSON),
     Column("label_ts", DateTime(timezone=True), index=True),  # the retraining loop reads labelled rows
+    # The NAME of the API key that asked (never the key); NULL when keys are off or for jobs.
+    Column("api_key", String(64)),
     # The rollout guards and the A/B report read one variant's rows since a time
     # (`variant_outcomes`): without it, every check scanned the whole log.
     Index("ix_predictions_variant_ts", "variant", "ts"),

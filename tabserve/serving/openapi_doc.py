@@ -11,6 +11,7 @@ way out; BentoML offers no public hook to change it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 DOCS_PATH = "/docs.json"
@@ -34,14 +35,24 @@ LIMIT_RESPONSES = {
     "429": "Over `serving.max_concurrency` requests in progress; retry after `Retry-After` seconds",
 }
 BODY_METHODS = ("post", "put")
+KEY_RESPONSES = {
+    "401": "No API key, or an unknown one (`Authorization: Bearer <key>`)",
+    "403": "The API key lacks the right for this endpoint",
+}
+BEARER = {"type": "http", "scheme": "bearer", "description": "An API key (docs/privacy.md)"}
 
 
 def _error_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": ERROR_REF}}}}
 
 
-def amend_openapi(doc: dict[str, Any]) -> dict[str, Any]:
-    """Pure: the document with the error bodies, task states and limit answers the service gives."""
+def _never(_: str) -> bool:
+    return False
+
+
+def amend_openapi(doc: dict[str, Any], protects: Callable[[str], bool] = _never) -> dict[str, Any]:
+    """Pure: the document with the error bodies, task states and limit answers the service gives;
+    the paths `protects` names declare the API key they need, and its 401 and 403."""
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas["ClientError"] = CLIENT_ERROR_SCHEMA
     for name in ("InvalidArgument", "NotFound", "InternalServerError"):
@@ -51,11 +62,15 @@ def amend_openapi(doc: dict[str, Any]) -> dict[str, Any]:
     if "status" in task_status.get("properties", {}):
         task_status["properties"]["status"]["enum"] = TASK_STATES
         task_status["required"] = ["task_id", "status"]  # `/submit` answers these two only
-    for item in doc.get("paths", {}).values():
+    for path, item in doc.get("paths", {}).items():
         for method, operation in item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             codes = LIMIT_RESPONSES if method in BODY_METHODS else {"429": LIMIT_RESPONSES["429"]}
+            if protects(path):
+                codes = {**codes, **KEY_RESPONSES}
+                operation["security"] = [{"apiKey": []}]
+                doc["components"].setdefault("securitySchemes", {})["apiKey"] = BEARER
             for code, description in codes.items():
                 operation["responses"].setdefault(code, _error_response(description))
             retry = operation["responses"]["429"]
@@ -66,8 +81,9 @@ def amend_openapi(doc: dict[str, Any]) -> dict[str, Any]:
 class OpenApiAmendments:
     """ASGI middleware: rewrites the `/docs.json` answer with `amend_openapi`."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, protects: Callable[[str], bool] = _never) -> None:
         self.app = app
+        self.protects = protects
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] != DOCS_PATH:
@@ -85,7 +101,7 @@ class OpenApiAmendments:
                 return
             body = b"".join(parts)
             if start.get("status") == 200:
-                body = json.dumps(amend_openapi(json.loads(body))).encode()
+                body = json.dumps(amend_openapi(json.loads(body), self.protects)).encode()
             headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
             await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})

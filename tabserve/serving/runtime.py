@@ -29,6 +29,7 @@ from tabserve.cpu_budget import (
 from tabserve.model_store import StoredModel
 from tabserve.predictions.logger import PredictionLogger
 from tabserve.predictor import ERROR_COLUMN, Predictor
+from tabserve.serving.api_key_guard import current_key_name
 from tabserve.serving.batcher import AdaptiveBatcher
 from tabserve.serving.metrics import ServiceMetrics
 from tabserve.settings import DEFAULT_VARIANT, ServingSettings
@@ -86,10 +87,15 @@ def new_request_id() -> str:
 
 
 def log_rows(
-    records: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]], variant: str
+    records: Sequence[dict[str, Any]],
+    results: Sequence[dict[str, Any]],
+    variant: str,
+    key_names: Sequence[str | None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Prediction-log rows for scored records (results carry model and request id)."""
+    """Prediction-log rows for scored records (results carry model and request id; `key_names`
+    the API key that asked for each, by name)."""
     now = datetime.now(UTC)
+    names = key_names if key_names is not None else [None] * len(results)
     return [
         {
             "request_id": result["request_id"],
@@ -99,8 +105,9 @@ def log_rows(
             "features": record,
             "prediction": result["prediction"],
             "probabilities": result.get("probabilities"),
+            "api_key": name,
         }
-        for record, result in zip(records, results, strict=True)
+        for record, result, name in zip(records, results, names, strict=True)
     ]
 
 
@@ -124,7 +131,8 @@ class Scorer:
         self.metrics = metrics
         self.variant = variant
         # Concurrent single records share one vectorised predict (tabserve.serving.batcher).
-        self._batcher: AdaptiveBatcher[dict[str, Any], dict[str, Any]] = AdaptiveBatcher(
+        # Each record travels with its request's API key name: a batch mixes requests.
+        self._batcher: AdaptiveBatcher[tuple[dict[str, Any], str | None], dict[str, Any]] = AdaptiveBatcher(
             self._score_in_thread,
             max_batch_size=settings.batching.max_batch_size,
             max_latency_s=settings.batching.max_latency_ms / 1000,
@@ -136,14 +144,17 @@ class Scorer:
         return self.stored.tag
 
     def score_records(
-        self, records: Sequence[dict[str, Any]], request_ids: Sequence[str] | None = None
+        self,
+        records: Sequence[dict[str, Any]],
+        request_ids: Sequence[str] | None = None,
+        key_names: Sequence[str | None] | None = None,
     ) -> list[dict[str, Any]]:
         """The inner batch method: records -> results with model tag and request ids.
 
         Callers that must keep ids stable across retries (the stream worker) pass them in.
         """
         apply_in_this_thread()  # OpenMP's limit is per thread; batches run on pool threads
-        return self._finish(records, self.predictor.predict_records(list(records)), request_ids)
+        return self._finish(records, self.predictor.predict_records(list(records)), request_ids, key_names)
 
     def log_scored_frame(self, scored: pd.DataFrame) -> None:
         """Log and count the scored rows of a file chunk (rows with an error were not scored)."""
@@ -161,25 +172,32 @@ class Scorer:
         records: Sequence[dict[str, Any]],
         results: list[dict[str, Any]],
         request_ids: Sequence[str] | None = None,
+        key_names: Sequence[str | None] | None = None,
     ) -> list[dict[str, Any]]:
-        """Stamp model, variant and request ids, log and count: the same for every scoring mode."""
+        """Stamp model, variant and request ids, log and count: the same for every scoring mode.
+
+        Without `key_names`, every row is the current request's (a batch or file call)."""
         ids = request_ids if request_ids is not None else [new_request_id() for _ in results]
         for result, request_id in zip(results, ids, strict=True):
             result["model"] = self.tag
             result["variant"] = self.variant
             result["request_id"] = request_id
         if self.prediction_logger is not None:
-            self.prediction_logger.log(log_rows(records, results, self.variant))
+            names = key_names if key_names is not None else [current_key_name()] * len(results)
+            self.prediction_logger.log(log_rows(records, results, self.variant, names))
         if self.metrics is not None:
             self.metrics.count(self.tag, self.variant, results, self.predictor.is_classifier)
         return results
 
-    async def _score_in_thread(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        return await run_in_threadpool(self.score_records, records)
+    async def _score_in_thread(
+        self, items: Sequence[tuple[dict[str, Any], str | None]]
+    ) -> list[dict[str, Any]]:
+        records, names = [record for record, _ in items], [name for _, name in items]
+        return await run_in_threadpool(self.score_records, records, None, names)
 
     async def score_one(self, record: dict[str, Any]) -> dict[str, Any]:
         """Score one record with whatever else is waiting; 503 past the latency budget."""
-        return await self._batcher.submit(record)
+        return await self._batcher.submit((record, current_key_name()))
 
     def stop_batching(self) -> None:
         self._batcher.close()

@@ -33,6 +33,7 @@ import redis
 from pydantic import BaseModel, ValidationError
 
 from tabserve.errors import ConfigurationError
+from tabserve.predictions.log_policy import LogPolicy, log_policy
 from tabserve.predictions.logger import open_prediction_logger
 from tabserve.serving.runtime import Scorer
 from tabserve.settings import Settings, StreamingSettings
@@ -93,6 +94,27 @@ def parse(message: Message, record_type: type[BaseModel]) -> dict[str, Any]:
         raise ValueError(reasons) from None
 
 
+WITHHELD_FIELD = "withheld"
+
+
+def as_dead_letter(message: Message, policy: LogPolicy) -> Message:
+    """The message a dead letter keeps: its record under the log policy, like the log's rows.
+    A message whose record cannot be read is withheld (only its request id is kept): the
+    policy cannot be applied to what cannot be parsed."""
+    if policy.keeps_everything:
+        return message
+    fields = {key: value for key, value in message.fields.items() if key == REQUEST_ID_FIELD}
+    try:
+        record = json.loads(message.fields[RECORD_FIELD])
+    except (KeyError, ValueError):
+        record = None
+    if isinstance(record, dict):
+        fields[RECORD_FIELD] = json.dumps(policy.apply(record))
+    else:
+        fields[WITHHELD_FIELD] = "the record could not be read; monitoring.log_policy withholds it"
+    return Message(message.id, fields)
+
+
 class StreamWorker:
     def __init__(
         self,
@@ -107,7 +129,9 @@ class StreamWorker:
         claim_idle_ms: int,
         secret: str | None = None,
         follow: Callable[[], Scoring | None] | None = None,
+        policy: LogPolicy | None = None,
     ) -> None:
+        self.policy = policy or LogPolicy({})  # applied to dead letters as to the log
         self.transport, self.scorer, self.record_type = transport, scorer, record_type
         self.input_stream = input_stream
         self.batch_size, self.max_wait_ms, self.block_ms = batch_size, max_wait_ms, block_ms
@@ -126,11 +150,11 @@ class StreamWorker:
             try:
                 valid.append((message, parse(message, self.record_type)))
             except ValueError as error:  # never blocks the stream: parked with its reason
-                self.transport.dead_letter(message, str(error))
+                self.transport.dead_letter(as_dead_letter(message, self.policy), str(error))
                 parked.append(message.id)
         scored = self._score(valid)
         for message, reason in scored.failed:
-            self.transport.dead_letter(message, f"scoring failed: {reason}")
+            self.transport.dead_letter(as_dead_letter(message, self.policy), f"scoring failed: {reason}")
             parked.append(message.id)
         if scored.results:
             self.transport.publish(
@@ -255,6 +279,7 @@ def run_worker(settings: Settings, tag: str, consumer: str | None, follow: bool 
         claim_idle_ms=stream.claim_idle_ms,
         secret=secret,
         follow=follower(settings, scoring.tag, prediction_logger) if following else None,
+        policy=log_policy(settings.monitoring),
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stop.set())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tabserve.training.personal_columns import personal_columns, suggestion_lines
 from tabserve.training.trainer import TrainingResult
 
 
@@ -18,6 +19,7 @@ def report_lines(result: TrainingResult) -> list[str]:
         lines.append(f"features: {kinds}")
     if result.dropped:
         lines.append(f"not used (see the warnings above): {', '.join(result.dropped)}")
+    lines += suggestion_lines(personal_columns(result.schema, result.dropped))
     if result.classes is not None:
         lines.append(f"classes: {', '.join(map(str, result.classes))}")
     previous_tag, previous = result.previous or ("", {})

@@ -16,7 +16,8 @@ import yaml
 from tabserve.model_store import StoredModel, get_model
 from tabserve.predictions.migration import upgrade as upgrade_schema
 from tabserve.predictions.store import make_engine
-from tests.factories import mixed_frame, write_csv
+from tabserve.serving.api_keys import hash_key
+from tests.factories import mixed_frame, personal_frame, write_csv
 from tests.postgres import temporary_database
 from tests.servers import REPO, bentoml_server
 
@@ -84,6 +85,28 @@ def service_url(default_model: StoredModel, service_env: dict[str, str], logs: P
         yield url
 
 
+# API keys of the keyed service: the full one (every right but admin) and one per right.
+API_KEYS = {"full": "test-key-full", "scorer": "test-key-score", "labeller": "test-key-feedback"}
+API_KEY_RIGHTS = {"full": "", "scorer": ":score", "labeller": ":feedback"}
+
+
+def api_keys_env(keys: dict[str, str] = API_KEYS) -> str:
+    """TABSERVE_API_KEYS for `keys` (name -> key): hashes only, as an operator configures them."""
+    return ",".join(f"{name}:{hash_key(key)}{API_KEY_RIGHTS.get(name, '')}" for name, key in keys.items())
+
+
+def bearer(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_KEYS[name]}"}
+
+
+@pytest.fixture(scope="session")
+def keyed_service_url(default_model: StoredModel, service_env: dict[str, str], logs: Path) -> Iterator[str]:
+    """The service with API keys required (as the image runs it), sharing the session's database."""
+    env = {**service_env, "TABSERVE_API_KEYS": api_keys_env(), "TABSERVE_API_KEYS_REQUIRED": "true"}
+    with bentoml_server(logs, env) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def candidate_model(default_model: StoredModel) -> StoredModel:
     """The same data and settings, trained again: a new version that is as good."""
@@ -96,6 +119,16 @@ def mixed_model(tmp_path_factory: pytest.TempPathFactory) -> StoredModel:
     data = write_csv(mixed_frame(), tmp_path_factory.mktemp("data") / "mixed.csv")
     run_train("--data", str(data), "--target", "label", "--name", "mixed")
     return get_model("mixed:latest")
+
+
+@pytest.fixture(scope="session")
+def personal_model(tmp_path_factory: pytest.TempPathFactory) -> StoredModel:
+    """A model whose features include an email and a name (the log policy tests)."""
+    data = write_csv(personal_frame(), tmp_path_factory.mktemp("data") / "personal.csv")
+    run_train("--data", str(data), "--target", "label", "--name", "personal")
+    model = get_model("personal:latest")
+    assert {"email", "name"} <= set(model.schema.categorical)  # features the model uses
+    return model
 
 
 ADMIN_TOKEN = "test-admin-token"

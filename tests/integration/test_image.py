@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from tabserve.model_store import StoredModel
-from tests.containers import ContainerError, docker, run_detached, serve, wait_ready
+from tests.containers import AUTH, ContainerError, docker, run_detached, serve, wait_ready
 from tests.factories import reference_records
 from tests.servers import BENTOML, REPO, free_port
 
@@ -89,12 +89,23 @@ def test_the_container_predicts_like_the_local_model(
     _, url = container
     rows = reference_records(default_model, 12)
     local = default_model.load_predictor().predict_records(rows)
-    batch = httpx.post(f"{url}/predict_batch", json={"records": rows}).json()["predictions"]
-    single = [httpx.post(f"{url}/predict", json={"record": row}).json() for row in rows]
+    batch = httpx.post(f"{url}/predict_batch", json={"records": rows}, headers=AUTH).json()["predictions"]
+    single = [httpx.post(f"{url}/predict", json={"record": row}, headers=AUTH).json() for row in rows]
     for expected, from_batch, from_single in zip(local, batch, single, strict=True):
         assert from_batch["prediction"] == from_single["prediction"] == expected["prediction"]
         assert from_batch["probabilities"] == pytest.approx(expected["probabilities"])
         assert from_single["model"] == default_model.tag
+
+
+def test_the_image_refuses_to_serve_without_api_keys(image: str) -> None:
+    """bentofile.yaml turns API keys on: a container given none stops with the setting to use."""
+    name = f"tabserve-nokeys-{uuid.uuid4().hex[:8]}"
+    try:
+        url = serve(name, image, free_port(), keyed=False)
+        with pytest.raises(ContainerError, match="TABSERVE_API_KEYS"):
+            wait_ready(name, url, timeout_s=60)
+    finally:
+        docker("rm", "-f", name, check=False)
 
 
 def test_the_server_does_not_run_as_root(container: tuple[str, str]) -> None:
@@ -112,7 +123,8 @@ def test_the_serving_image_has_no_monitoring_stack(
     """The server answers from an image where evidently and its dependencies cannot be imported."""
     name, url = container
     row = reference_records(default_model, 1)[0]
-    assert httpx.post(f"{url}/predict", json={"record": row}, timeout=30).status_code == 200
+    assert httpx.post(f"{url}/predict", json={"record": row}, headers=AUTH, timeout=30).status_code == 200
+    assert httpx.post(f"{url}/predict", json={"record": row}, timeout=30).status_code == 401  # keys are on
     in_server = docker("exec", name, "python", "-c", FIND_MODULES, *MONITORING_ONLY).stdout.strip()
     assert in_server == "[]"
     attempt = docker("run", "--rm", image, "python", "-c", "import evidently", check=False)
@@ -203,8 +215,8 @@ def test_a_cpu_quota_sets_the_workers_and_their_threads(image: str, default_mode
         url = serve(name, image, free_port(), options=("--cpus", "1"))
         wait_ready(name, url)
         for row in reference_records(default_model, 4):
-            httpx.post(f"{url}/predict", json={"record": row}, timeout=30).raise_for_status()
-        runtime = httpx.get(f"{url}/model/", timeout=10).json()["runtime"]
+            httpx.post(f"{url}/predict", json={"record": row}, headers=AUTH, timeout=30).raise_for_status()
+        runtime = httpx.get(f"{url}/model/", headers=AUTH, timeout=10).json()["runtime"]
     except ContainerError as error:
         pytest.fail(str(error))
     finally:

@@ -93,7 +93,7 @@ def test_the_deployment_serves_with_probes_resources_and_one_thread_per_core() -
     env = {item["name"]: item for item in container["env"]}
     # One worker per pod: native threads = the CPU limit (whole cores) / 1.
     assert env["OMP_NUM_THREADS"]["value"] == str(int(container["resources"]["limits"]["cpu"]))
-    for secret in ("TABSERVE_DATABASE_URL", "TABSERVE_ADMIN_TOKEN", "TABSERVE_FEEDBACK_TOKEN"):
+    for secret in ("TABSERVE_DATABASE_URL", "TABSERVE_ADMIN_TOKEN"):
         assert "secretKeyRef" in env[secret]["valueFrom"], secret  # never a literal value
     (service,) = by_kind("Service")
     assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
@@ -122,6 +122,9 @@ def test_every_referenced_secret_key_configmap_and_claim_exists() -> None:
                 assert volume["configMap"]["name"] in config_maps
             if "persistentVolumeClaim" in volume:
                 assert volume["persistentVolumeClaim"]["claimName"] in claims
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] == secret["metadata"]["name"]
+                assert {item["key"] for item in volume["secret"]["items"]} <= keys
         for item in spec["containers"][0]["env"]:
             reference = item.get("valueFrom", {}).get("secretKeyRef")
             if reference:
@@ -134,6 +137,12 @@ def test_the_configmap_configuration_loads(tmp_path: Path) -> None:
     path.write_text(config_map["data"]["configuration.yaml"])
     settings = load_settings(path, environ={})
     assert str(settings.monitoring.spool_dir).startswith("/var/lib/tabserve")
+    # API keys on, read from the Secret the Deployment mounts (rotated without a restart).
+    (deployment,) = by_kind("Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
+    assert settings.serving.api_keys_required
+    assert str(settings.serving.api_keys_file).startswith(mounts["api-keys"] + "/")
 
 
 def test_only_the_drift_job_runs_the_monitoring_image() -> None:

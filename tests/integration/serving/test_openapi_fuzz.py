@@ -7,6 +7,7 @@ The number of examples per operation is bounded so the whole run stays near a mi
 Schemathesis's pytest loader (`schemathesis.pytest.from_fixture`) fails on pytest 9
 (`'Function' object has no attribute '_nodeid'`), so each operation's Hypothesis strategy
 (`operation.as_strategy`) is driven here, inside one test that starts the real service.
+The service requires API keys, as the image runs it; every case carries a key with every right.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
+
+from tests.integration.conftest import bearer
 
 EXAMPLES_PER_OPERATION = 20  # per generation mode: 16 operations x 2 modes x 20, 1-2 minutes
 CHECKS = [
@@ -34,13 +37,13 @@ FUZZ_SETTINGS = settings(
 )
 
 
-def fuzz(operation: Any, mode: GenerationMode) -> str | None:
+def fuzz(operation: Any, mode: GenerationMode, headers: dict[str, str]) -> str | None:
     """None if every generated case passes the checks, else the first failure, described."""
 
     @FUZZ_SETTINGS
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: schemathesis.Case) -> None:
-        case.call_and_validate(checks=CHECKS, timeout=30)
+        case.call_and_validate(checks=CHECKS, timeout=30, headers=headers)
 
     try:
         run()
@@ -51,14 +54,14 @@ def fuzz(operation: Any, mode: GenerationMode) -> str | None:
     return None
 
 
-def test_every_operation_answers_as_documented(service_url: str) -> None:
-    schema = schemathesis.openapi.from_url(f"{service_url}/docs.json")
+def test_every_operation_answers_as_documented(keyed_service_url: str) -> None:
+    schema = schemathesis.openapi.from_url(f"{keyed_service_url}/docs.json")
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert len(operations) >= 16  # predict, batch, feedback, file tasks, health: all of them
     failures = [
         failure
         for operation in operations
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-        if (failure := fuzz(operation, mode)) is not None
+        if (failure := fuzz(operation, mode, bearer("full"))) is not None
     ]
     assert not failures, "\n\n".join(failures)

@@ -50,13 +50,16 @@ def test_the_comparison_sees_a_missing_index(database: Engine) -> None:
         ("add_index", "ix_retrain_runs_started_at"),
         ("add_table", "retrain_runs"),
     ]
+    api_key = [("add_column", "api_key")]  # the fifth's
     assert sorted(diff_names(database)) == sorted(
-        [("add_index", ROLLOUT_INDEX), *outcomes_table, *retrain_runs]
+        [("add_index", ROLLOUT_INDEX), *outcomes_table, *retrain_runs, *api_key]
     )
     migrate_to(database, "0002")
-    assert sorted(diff_names(database)) == sorted([*outcomes_table, *retrain_runs])
+    assert sorted(diff_names(database)) == sorted([*outcomes_table, *retrain_runs, *api_key])
     migrate_to(database, "0003")
-    assert sorted(diff_names(database)) == retrain_runs
+    assert sorted(diff_names(database)) == sorted([*retrain_runs, *api_key])
+    migrate_to(database, "0004")
+    assert sorted(diff_names(database)) == api_key
     migrate_to(database, "head")
     indexes = {index["name"]: index["column_names"] for index in inspect(database).get_indexes("predictions")}
     assert indexes[ROLLOUT_INDEX] == ["variant", "ts"]
@@ -116,6 +119,8 @@ def legacy_prediction_log(engine: Engine) -> None:
     for index in [index for index in legacy.tables["predictions"].indexes if index.name in later]:
         legacy.tables["predictions"].indexes.discard(index)
     legacy.create_all(engine)
+    with engine.begin() as connection:  # added by a migration (0005): not there before migrations
+        connection.execute(text("ALTER TABLE predictions DROP COLUMN api_key"))
 
 
 def test_a_database_from_before_migrations_is_refused_then_adopted_with_its_rows(database: Engine) -> None:
