@@ -27,6 +27,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from tabserve.deployment.store import read_state
+from tabserve.errors import TabserveError
 from tabserve.model_store import StoredModel
 from tabserve.predictor import PREDICTION_COLUMN, Predictor
 from tabserve.retraining import audit
@@ -46,6 +47,7 @@ from tabserve.retraining.training_data import (
     original_rows,
     read_labelled,
     split_by_time,
+    unlearnable_columns,
 )
 from tabserve.settings import Settings
 
@@ -115,6 +117,10 @@ def _gate(engine: Engine, settings: Settings, champion: StoredModel, now: dateti
         )
 
 
+class LogPolicyError(TabserveError):
+    """The log keeps a model feature hashed, bucketed, truncated or not at all."""
+
+
 @dataclass(frozen=True)
 class Data:
     train: pd.DataFrame  # features + `_label` (+ `_ts` for logged rows)
@@ -125,6 +131,12 @@ class Data:
 def gather(engine: Engine, settings: Settings, champion: StoredModel, window: Window) -> Data:
     retrain = settings.retrain
     name = champion.tag.split(":")[0]
+    changed = unlearnable_columns(settings.monitoring.log_policy, champion.schema.names)
+    if changed:
+        raise LogPolicyError(
+            f"monitoring.log_policy does not keep {', '.join(changed)} as sent: a challenger cannot learn "
+            "from the log; keep those columns, or retrain by hand on the original data (tabserve train)"
+        )
     logged = read_labelled(engine, name, window)
     logged[LABEL_COLUMN] = as_targets(logged[LABEL_COLUMN], champion.classes)
     unusable = int(logged[LABEL_COLUMN].isna().sum())

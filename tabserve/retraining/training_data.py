@@ -13,6 +13,7 @@ the champion's original training data (`retrain.include_original`) is added only
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -119,6 +120,16 @@ def as_targets(labels: pd.Series, classes: tuple[Any, ...] | None) -> pd.Series:
         return pd.to_numeric(labels, errors="coerce").astype(float)
     by_text = {label_text(value): value for value in classes}
     return labels.map(lambda value: by_text.get(label_text(value), np.nan) if value is not None else np.nan)
+
+
+def unlearnable_columns(policy: Mapping[str, Any], features: list[str]) -> list[str]:
+    """Pure: the model's features the log does not keep as they were sent (`monitoring.log_policy`).
+
+    A hashed, bucketed, truncated or dropped value is not what the champion learnt from: a model
+    trained on it would meet other values when it serves.
+    """
+    actions = {name: rule if isinstance(rule, str) else rule.action for name, rule in policy.items()}
+    return [name for name in features if actions.get(name, "keep") != "keep"]
 
 
 def split_by_time(frame: pd.DataFrame, share: float, min_rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:

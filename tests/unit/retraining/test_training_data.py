@@ -21,8 +21,10 @@ from tabserve.retraining.training_data import (
     newest_label,
     read_labelled,
     split_by_time,
+    unlearnable_columns,
 )
 from tabserve.schema import coerce_frame
+from tabserve.settings import ColumnLogRule
 from tests.census import CENSUS_MODEL, census_drifted, census_like, log_labelled
 
 
@@ -43,6 +45,12 @@ def test_labels_take_the_models_own_types() -> None:
     assert as_targets(pd.Series(["True", False]), (False, True)).tolist() == [True, False]
     assert as_targets(pd.Series(["yes", "no", "Yes"]), ("no", "yes")).tolist()[:2] == ["yes", "no"]
     assert as_targets(pd.Series(["1.5", 2, None]), None).tolist()[:2] == [1.5, 2.0]
+
+
+def test_a_column_the_log_does_not_keep_as_sent_cannot_be_learnt() -> None:
+    policy = {"email": "hash", "age": ColumnLogRule(action="bucket", width=10), "city": "keep"}
+    assert unlearnable_columns(policy, ["age", "city", "income"]) == ["age"]
+    assert unlearnable_columns({}, ["age"]) == []
 
 
 def test_original_rows_never_outvote_recent_ones() -> None:
