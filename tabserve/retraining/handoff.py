@@ -30,6 +30,19 @@ class RolloutOutcome:
     reason: str
 
 
+def stage_text(rollout: dict[str, Any]) -> str:
+    """Pure: where a running rollout is, as `tabserve deploy status` says it."""
+    if not rollout:
+        return "not started yet"
+    if rollout.get("stage") == "shadow":
+        return "shadow stage (0% of traffic: scores copies)"
+    steps = [float(step) for step in rollout.get("steps", [])]
+    if not steps:
+        return "running"
+    step = min(int(rollout.get("step", 0)), len(steps) - 1)
+    return f"step {step + 1}/{len(steps)} ({steps[step]:g}% of traffic)"
+
+
 class Handoff:
     def __init__(self, client: AdminClient) -> None:
         self.client = client
@@ -41,16 +54,16 @@ class Handoff:
 
     def wait(self, variant: str, timeout: timedelta, report: Callable[[str], None]) -> RolloutOutcome:
         deadline = time.monotonic() + timeout.total_seconds()
-        last_step: Any = None
+        last_stage: str | None = None
         while time.monotonic() < deadline:
             state = self.client.state()
             ended = rollout_outcome(state, variant)
             if ended is not None:
                 return RolloutOutcome(ended, str(state["state"]["rollout"].get("reason", "")))
-            step = (state.get("state", {}).get("rollout") or {}).get("step")
-            if step != last_step:
-                last_step = step
-                report(f"rollout of {variant}: step {step} ({state.get('traffic')})")
+            stage = stage_text(state["state"].get("rollout") or {})
+            if stage != last_stage:
+                last_stage = stage
+                report(f"rollout of {variant}: {stage}")
             time.sleep(POLL_S)
         raise RolloutTimeoutError(
             f"the rollout of {variant} had not ended after {timeout}; it goes on in the service: "
