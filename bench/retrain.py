@@ -25,7 +25,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 GNU_TIME = "/usr/bin/time"  # `make bench-tools` installs it
-sys.path.insert(0, str(REPO))
+sys.path[0] = str(REPO)  # not bench/: its profile.py would shadow the standard library's
 
 
 def run(

@@ -100,11 +100,11 @@ def retrain(
             champion,
             request,
             handoff,
-            lambda line: print(line, file=sys.stderr, flush=True),
+            report=lambda line: print(line, file=sys.stderr, flush=True),
+            show=lambda text: print(text, flush=True),
         )
     finally:
         engine.dispose()
-    print(outcome.text, flush=True)
     return outcome.code
 
 

@@ -67,15 +67,14 @@ class Request:
 @dataclass
 class Outcome:
     code: int
-    text: str
     record: dict[str, Any] = field(default_factory=dict)
 
 
 class Phases:
     """Seconds and peak memory (max RSS so far) of each phase, for the record and the benchmark."""
 
-    def __init__(self, report: Callable[[str], None]) -> None:
-        self.report = report
+    def __init__(self, report: Callable[[str], None], show: Callable[[str], None]) -> None:
+        self.report, self.show = report, show  # progress; results (shown as soon as they are known)
         self.timings: dict[str, dict[str, float]] = {}
 
     @contextmanager
@@ -239,10 +238,11 @@ def run_loop(
     request: Request,
     handoff: Handoff,
     report: Callable[[str], None] = logger.info,
+    show: Callable[[str], None] = logger.info,
 ) -> Outcome:
     """One loop; LoopRefusedError / NotEnoughLabelsError (exit 2) before anything is recorded."""
     now = datetime.now(UTC)
-    phases = Phases(report)
+    phases = Phases(report, show)
     with phases.phase("gate", f"retraining {champion.tag}: checking the last loop and new labels"):
         _gate(engine, settings, champion, now)
     with phases.phase("data", f"reading {request.window.describe()} of {champion.tag}"):
@@ -329,16 +329,18 @@ def _evaluate_and_hand_off(
     record["lineage"] = lineage
     audit.update_run(engine, run.evaluation_id, challenger=tag, record={**record, "phases": phases.timings})
     table = verdict_table(verdict, champion.tag, tag, len(x_hold))
+    phases.show(table)  # before the hand-off: its failure must not hide the verdict
     if not verdict.accepted:
         record["decision"] = "rejected: the champion stays; the challenger is never served"
         record["phases"] = phases.timings
         audit.finish(engine, run.evaluation_id, audit.REJECTED, record)
-        return Outcome(EXIT_REJECTED, table, record)
+        return Outcome(EXIT_REJECTED, record)
     with phases.phase("handoff", f"handing {tag} to the service as a candidate (shadow, then canary)"):
         variant = handoff.start(tag, run.evaluation_id, f"retrain {run.evaluation_id}: {verdict.reason}")
     record["decision"] = f"accepted: {tag} handed to the rollout as variant {variant}"
     record["rollout"] = {"variant": variant, "outcome": None}
-    code, lines = EXIT_ACCEPTED, [table, f"handed off: {tag} is variant {variant}: shadow, then canary steps"]
+    code = EXIT_ACCEPTED
+    phases.show(f"handed off: {tag} is variant {variant}: shadow, then canary steps")
     if request.wait:
         audit.update_run(engine, run.evaluation_id, record={**record, "phases": phases.timings})
         with phases.phase("rollout", f"waiting for the rollout of {variant} (promotion or rollback)"):
@@ -346,9 +348,9 @@ def _evaluate_and_hand_off(
                 variant, timedelta(minutes=settings.retrain.wait_timeout_minutes), phases.report
             )
         record["rollout"] = {"variant": variant, "outcome": ended.outcome, "reason": ended.reason}
-        lines.append(f"rollout: {ended.outcome}: {ended.reason}")
+        phases.show(f"rollout: {ended.outcome}: {ended.reason}")
         if ended.outcome != audit.PROMOTED:
             code = EXIT_REJECTED
     record["phases"] = phases.timings
     audit.finish(engine, run.evaluation_id, audit.ACCEPTED, record)
-    return Outcome(code, "\n".join(lines), record)
+    return Outcome(code, record)

@@ -94,6 +94,7 @@ def test_a_monitor_alarm_starts_the_loop(census_model: StoredModel, tmp_path: Pa
     done = run_tabserve("monitor", "--quiet", *(["--retrain"] if flag else []), env=env)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"retraining: monitor alarm on {census_model.tag}" in done.stdout
+    assert "ACCEPT: the challenger is better on accuracy" in done.stdout  # shown before the hand-off
     assert f"retraining stopped: cannot reach {NO_SERVICE}" in done.stdout
     (run,) = recent_runs(make_engine(url))
     assert run.trigger == f"monitor alarm on {census_model.tag} (variant default)"
