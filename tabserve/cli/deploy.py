@@ -7,7 +7,6 @@ Changes go through the service's admin API (--url, token from TABSERVE_ADMIN_TOK
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from tabserve.deployment.admin_client import AdminClient
 from tabserve.errors import TabserveError
 from tabserve.settings import load_settings
+from tabserve.text_columns import aligned
 
 DEFAULT_HOURS = 24
 CHANGES = ("switch", "weights", "canary", "rollout", "promote", "rollback", "reset")
@@ -107,17 +107,6 @@ ROLES = ("champion", "candidate", "active")
 GUARD_RESULTS = {True: "passed", False: "FIRED"}
 
 
-def columns(rows: Sequence[tuple[str, ...]], right: frozenset[int] = frozenset()) -> list[str]:
-    """Rows (the first one the header) in aligned columns; `right`: columns aligned right."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(row)
-        ).rstrip()
-        for row in rows
-    ]
-
-
 def variant_rows(payload: dict[str, Any]) -> list[str]:
     """One line per variant: its name, its model, its roles in the policy, its share of traffic;
     with variants added at runtime, the evaluation that accepted each (`-`: none, or configured)."""
@@ -129,7 +118,7 @@ def variant_rows(payload: dict[str, Any]) -> list[str]:
             roles.append("rollback target")
         row = (name, tag, ", ".join(roles) or "-", f"{payload['traffic'].get(name, 0.0):.1%}")
         rows.append((*row, (added.get(name) or {}).get("evaluation") or "-") if added else row)
-    return columns(rows, right=frozenset({3}))
+    return aligned(rows, right=frozenset({3}))
 
 
 def step_line(rollout: dict[str, Any], progress: dict[str, Any] | None) -> str:
@@ -155,14 +144,14 @@ def guard_rows(guards: dict[str, dict[str, Any]]) -> list[str]:
     for name, guard in guards.items():
         result = "not measured" if guard["value"] is None else GUARD_RESULTS[bool(guard["ok"])]
         rows.append((name, result, guard["detail"]))
-    return ["  " + line for line in columns(rows)]
+    return ["  " + line for line in aligned(rows)]
 
 
 def event_rows(events: list[dict[str, Any]]) -> list[str]:
     """The audit trail, newest first: when, which version it made, what, who, why."""
     rows = [("TIME", "VERSION", "ACTION", "ACTOR", "REASON")]
     rows += [(e["ts"], str(e["version"]), e["action"], e["actor"], e["reason"]) for e in events]
-    return columns(rows)
+    return aligned(rows)
 
 
 def show_state(payload: dict[str, Any]) -> str:

@@ -17,8 +17,9 @@ import json
 import sys
 from typing import Any
 
-from tabserve.cli.deploy import columns, utc_time
+from tabserve.cli.deploy import utc_time
 from tabserve.settings import Settings, load_settings
+from tabserve.text_columns import aligned
 
 EXAMPLES = """examples:
   tabserve retrain                          the last retrain.window_last labelled rows; hand off if accepted
@@ -67,7 +68,7 @@ def history_lines(runs: list[Any]) -> list[str]:
                 rollout,
             )
         )
-    return columns(rows)
+    return aligned(rows)
 
 
 def retrain(

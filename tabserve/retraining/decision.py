@@ -25,6 +25,7 @@ from typing import Any
 
 from tabserve.monitoring.quality import describe_p
 from tabserve.retraining.paired_tests import MetricComparison
+from tabserve.text_columns import aligned
 
 ACCEPT, REJECT = "ACCEPT", "REJECT"
 BETTER, NON_INFERIOR, WORSE, NO_EVIDENCE, TOO_SMALL = (
@@ -177,17 +178,6 @@ def _number(value: float | None, digits: int, signed: bool = False) -> str:
     return f"{value:+,.{digits}f}" if signed else f"{value:,.{digits}f}"
 
 
-def _aligned(rows: list[tuple[str, ...]], right: frozenset[int]) -> list[str]:
-    """Rows (the first one the header) in columns as wide as their widest cell: nothing is cut."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(row)
-        ).rstrip()
-        for row in rows
-    ]
-
-
 def _required(comparison: MetricComparison, verdict: Verdict) -> str:
     if comparison.primary:
         minimum = verdict.rule.min_improvement
@@ -219,7 +209,7 @@ def verdict_table(verdict: Verdict, champion_tag: str, challenger_tag: str, rows
             f"{verdict.word}: {verdict.reason}",
             f"champion {champion_tag}  challenger {challenger_tag}  held-out rows {rows:,}"
             f"  alpha {verdict.rule.alpha:g}",
-            *_aligned(table, right=frozenset({1, 2, 3})),
+            *aligned(table, right=frozenset({1, 2, 3})),
         ]
     )
 
