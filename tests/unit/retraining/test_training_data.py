@@ -3,6 +3,7 @@ and the default mix of old and new rows under a concept drift."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +20,13 @@ from tabserve.retraining.training_data import (
     labels_since,
     mix_rows,
     newest_label,
+    original_rows,
     read_labelled,
     split_by_time,
     unlearnable_columns,
 )
 from tabserve.schema import coerce_frame
-from tabserve.settings import ColumnLogRule
+from tabserve.settings import ColumnLogRule, DataSettings
 from tests.census import CENSUS_MODEL, census_drifted, census_like, log_labelled
 
 
@@ -110,3 +112,14 @@ def test_a_time_window_keeps_rows_scored_inside_it(census_model: StoredModel, tm
     since = everything[TS_COLUMN].iloc[-100].to_pydatetime()
     assert len(read_labelled(engine, CENSUS_MODEL, Window(since=since))) == 100
     engine.dispose()
+
+
+def test_the_original_data_is_read_back_while_its_file_is_there(
+    census_model: StoredModel, tmp_path: Path
+) -> None:
+    rows, note = original_rows(census_model, DataSettings())
+    assert len(rows) == 6000 and "6,000 rows" in note
+    assert set(census_model.schema.names) < set(rows.columns) and set(rows[LABEL_COLUMN]) == {"yes", "no"}
+    moved = {**census_model.metadata, "training_data": {"source": str(tmp_path / "gone.csv")}}
+    rows, note = original_rows(replace(census_model, metadata=moved), DataSettings())
+    assert rows.empty and "not used" in note and "gone.csv" in note
