@@ -32,6 +32,24 @@ def diff_names(engine: Engine) -> list[tuple[str, str]]:
     ]
 
 
+# What each migration adds, as `diff_names` names it: a database at revision R lacks those after R.
+ADDED_BY = {
+    "0002": [("add_index", ROLLOUT_INDEX)],
+    "0003": [("add_index", "ix_outcomes_ts"), ("add_table", "outcomes")],
+    "0004": [
+        ("add_index", "ix_predictions_label_ts"),
+        ("add_index", "ix_retrain_runs_started_at"),
+        ("add_table", "retrain_runs"),
+    ],
+    "0005": [("add_column", "api_key")],
+}
+
+
+def missing_at(revision: str) -> list[tuple[str, str]]:
+    """Everything the migrations after `revision` add, sorted as `sorted(diff_names(...))` is."""
+    return sorted(change for later, changes in ADDED_BY.items() if later > revision for change in changes)
+
+
 def migrate_to(engine: Engine, revision: str) -> None:
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), revision)

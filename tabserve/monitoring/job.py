@@ -131,7 +131,7 @@ def run_job(
     if proba is not None:  # estimate quality without labels
         estimated = estimate_for_window(stored, proba, settings.estimated_metric, settings.quality_drop)
         result = replace(result, estimated_quality=estimated)
-    if enough:  # does the model still lean on the same columns (no labels needed)
+    if enough and rescorable:  # does the model still lean on the same columns (it re-scores the window)
         result = replace(result, attribution=measure_attribution_drift(stored, current, settings))
     steps.update()
     now = datetime.now(UTC)

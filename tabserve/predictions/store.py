@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
 from sqlalchemy.engine import make_url
 
+from tabserve.errors import ConfigurationError
 from tabserve.predictions.tables import LOG_ID_CHARS, label_changes, monitoring_runs, predictions
 from tabserve.settings import MonitoringSettings
 
@@ -79,9 +80,21 @@ def make_engine(url: str) -> Engine:
 
 
 def prepare_local_database(settings: MonitoringSettings) -> None:
-    """The default SQLite file's folder is ours to create (a configured URL is not)."""
+    """The default SQLite file's folder is ours to create (a configured URL is not).
+
+    A configuration file mounted in a read-only folder (/etc) puts relative paths there: say which
+    setting to change, not a PermissionError's traceback.
+    """
     if settings.database_url is None:
-        Path(settings.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(settings.sqlite_path).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigurationError(
+                f"monitoring.sqlite_path: cannot create {folder} ({error.strerror}); relative paths are "
+                "relative to the configuration file's folder: set a writable absolute path, or "
+                "monitoring.database_url"
+            ) from None
 
 
 def logged_rows(connection: Connection, request_ids: Iterable[str]) -> dict[str, list[Any]]:

@@ -175,6 +175,8 @@ def test_the_stream_worker_runs_from_the_same_image(
         f"streaming:\n  input_stream: {prefix}:in\n  output_stream: {prefix}:out\n"
         f"  dead_letter_stream: {prefix}:dead\n"
         f"  block_ms: 200\n"
+        # Mounted in /etc, which the container's user cannot write: relative paths would go there.
+        "monitoring:\n  sqlite_path: /tmp/tabserve/predictions.db\n  spool_dir: /tmp/tabserve/spool\n"
     )
     config.chmod(0o644)
     for row in reference_records(default_model, 5):

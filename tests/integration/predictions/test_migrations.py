@@ -17,7 +17,7 @@ from tabserve.model_store import StoredModel
 from tabserve.predictions.migration import head_revision, schema_status, upgrade
 from tabserve.predictions.store import make_engine
 from tests.factories import reference_records
-from tests.migrations import ROLLOUT_INDEX, diff_names, migrate_to, schema_diff, start_together
+from tests.migrations import diff_names, migrate_to, missing_at, schema_diff, start_together
 from tests.postgres import temporary_database
 from tests.servers import BENTOML, REPO, bentoml_server, free_port, private_home
 
@@ -33,11 +33,9 @@ def database() -> Iterator[str]:
 
 def test_the_migrations_build_exactly_the_declared_tables_on_postgresql(database: str) -> None:
     engine = make_engine(database)
-    migrate_to(engine, "0001")
-    outcomes_table = [("add_index", "ix_outcomes_ts"), ("add_table", "outcomes")]  # the third migration's
-    assert sorted(diff_names(engine)) == sorted([("add_index", ROLLOUT_INDEX), *outcomes_table])
-    migrate_to(engine, "0002")
-    assert sorted(diff_names(engine)) == outcomes_table
+    for revision in ("0001", "0002", "0003", "0004"):
+        migrate_to(engine, revision)
+        assert sorted(diff_names(engine)) == missing_at(revision), revision
     upgrade(engine)
     assert schema_diff(engine) == [] and schema_status(engine).at_head
     engine.dispose()

@@ -7,9 +7,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy
 
+from tabserve.errors import ConfigurationError
 from tabserve.predictions.logger import PredictionLogger, open_prediction_logger
+from tabserve.predictions.store import prepare_local_database
 from tabserve.settings import MonitoringSettings
 from tests.factories import prediction_rows
 from tests.servers import REPO
@@ -58,7 +61,9 @@ def test_close_spools_what_it_cannot_write(tmp_path: Path) -> None:
 KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
+from tabserve.errors import ConfigurationError
 from tabserve.predictions.logger import PredictionLogger, open_prediction_logger
+from tabserve.predictions.store import prepare_local_database
 from tabserve.settings import MonitoringSettings
 from tests.factories import prediction_rows
 logger = PredictionLogger(sys.argv[1], Path(sys.argv[2]), flush_interval_s=30)
@@ -181,3 +186,13 @@ def test_the_journal_settings_reach_the_logger(tmp_path: Path) -> None:
     unjournaled = open_prediction_logger(base.model_copy(update={"journal": False}))
     assert unjournaled is not None and unjournaled.journal is None
     unjournaled.close()
+
+
+def test_a_log_folder_that_cannot_be_made_names_the_setting(tmp_path: Path) -> None:
+    """A configuration in a folder the service cannot write (/etc in a container) puts relative
+    paths there: one line naming the setting, not a traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    settings = MonitoringSettings(sqlite_path=str(blocker / "var" / "predictions.db"))
+    with pytest.raises(ConfigurationError, match=r"monitoring.sqlite_path: cannot create .*a-file/var"):
+        prepare_local_database(settings)
