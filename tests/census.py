@@ -10,12 +10,13 @@ Wasserstein and Jensen-Shannon at 0.1, which a clean window does not pass by cha
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Engine
 
 from tabserve.model_store import StoredModel, get_model
 from tabserve.predictions.bulk_insert import insert_rows
@@ -60,28 +61,13 @@ def log_window(model: StoredModel, url: str, shift: dict[str, float], labels_as:
     labels = frame.pop("label")
     for name, change in shift.items():
         frame[name] = frame[name] + change
-    scored = model.load_predictor().predict_frame(frame)
-    now = datetime.now(UTC)
-    rows: list[dict[str, Any]] = [
-        {
-            "request_id": uuid.uuid4().hex,
-            "ts": now,
-            "model": model.tag,
-            "variant": "default",
-            "features": features,
-            "prediction": prediction,
-            "probabilities": None,
-        }
-        for features, prediction in zip(frame.to_dict("records"), scored["prediction"], strict=True)
-    ]
     engine = make_engine(url)
-    ensure_schema(engine)
-    insert_rows(engine, rows)
+    ids = log_scored(model, engine, frame)
     if labels_as is None:
         engine.dispose()
         return
     truth = labels.map({"yes": "no", "no": "yes"}) if labels_as == "flipped" else labels
-    set_labels(engine, {row["request_id"]: label for row, label in zip(rows, truth, strict=True)})
+    set_labels(engine, dict(zip(ids, truth, strict=True)))
     engine.dispose()
 
 
@@ -102,18 +88,14 @@ def census_drifted(rows: int, seed: int, x0_mean: float = 0.0) -> pd.DataFrame:
     return frame.assign(label=np.where(signal > -0.5, "yes", "no"))
 
 
-def log_labelled(model: StoredModel, url: str, frame: pd.DataFrame, seconds_apart: float = 1.0) -> list[str]:
-    """Score `frame` (with its `label`), log it through the log's own insert, one row every
-    `seconds_apart` seconds ending now (a time split needs distinct times), and label every row.
-    Returns the request ids."""
-    from datetime import timedelta
-
-    from tabserve.predictions.bulk_insert import insert_rows
-
-    features = frame.drop(columns="label")
+def log_scored(
+    model: StoredModel, engine: Engine, features: pd.DataFrame, seconds_apart: float = 0.0
+) -> list[str]:
+    """Score `features` and log them through the log's own insert, one row every `seconds_apart`
+    seconds ending now (0: all at once, as one scored batch). Returns the request ids."""
     scored = model.load_predictor().predict_frame(features)
     now = datetime.now(UTC)
-    count = len(frame)
+    count = len(features)
     rows: list[dict[str, Any]] = [
         {
             "request_id": uuid.uuid4().hex,
@@ -128,9 +110,16 @@ def log_labelled(model: StoredModel, url: str, frame: pd.DataFrame, seconds_apar
             zip(features.to_dict("records"), scored["prediction"], strict=True)
         )
     ]
-    engine = make_engine(url)
     ensure_schema(engine)
     insert_rows(engine, rows)
-    set_labels(engine, {row["request_id"]: label for row, label in zip(rows, frame["label"], strict=True)})
-    engine.dispose()
     return [row["request_id"] for row in rows]
+
+
+def log_labelled(model: StoredModel, url: str, frame: pd.DataFrame, seconds_apart: float = 1.0) -> list[str]:
+    """Log `frame` (with its `label`) as `log_scored` does, a second apart (a time split needs
+    distinct times), and label every row. Returns the request ids."""
+    engine = make_engine(url)
+    ids = log_scored(model, engine, frame.drop(columns="label"), seconds_apart)
+    set_labels(engine, dict(zip(ids, frame["label"], strict=True)))
+    engine.dispose()
+    return ids

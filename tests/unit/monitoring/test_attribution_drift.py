@@ -3,8 +3,6 @@ depends on x0 and city, the twelve other columns are noise)."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -13,30 +11,13 @@ import pytest
 from tabserve.model_store import StoredModel
 from tabserve.monitoring.drift import ATTRIBUTION_DRIFT
 from tabserve.monitoring.job import Window, run_job
-from tabserve.predictions.bulk_insert import insert_rows
-from tabserve.predictions.migration import ensure_schema
 from tabserve.predictions.store import make_engine
-from tests.census import ROWS, census_like, settings_in
+from tests.census import ROWS, census_like, log_scored, settings_in
 
 
 def log_frame(model: StoredModel, url: str, frame: pd.DataFrame) -> None:
-    scored = model.load_predictor().predict_frame(frame)
-    now = datetime.now(UTC)
-    rows = [
-        {
-            "request_id": uuid.uuid4().hex,
-            "ts": now,
-            "model": model.tag,
-            "variant": "default",
-            "features": features,
-            "prediction": prediction,
-            "probabilities": None,
-        }
-        for features, prediction in zip(frame.to_dict("records"), scored["prediction"], strict=True)
-    ]
     engine = make_engine(url)
-    ensure_schema(engine)
-    insert_rows(engine, rows)
+    log_scored(model, engine, frame)
     engine.dispose()
 
 
